@@ -1,0 +1,38 @@
+"""Search spaces: parameters, conditions, forbidden combinations, and the readers that build them.
+
+Readers: :func:`space_from_mapping` (job file ``parameters``), :func:`read_pcs` (SMAC PCS,
+classic and new), :func:`read_parameter_ranges` (a cloud tuning job's ``ParameterRanges``
+JSON) and :func:`load_space_file`, which picks one from the file's content.
+"""
+
+from tuneforge.space.conditions import (
+    AllOf,
+    AnyOf,
+    Condition,
+    Equals,
+    GreaterThan,
+    InSet,
+    LessThan,
+    NotEquals,
+)
+from tuneforge.space.mapping import space_from_mapping
+from tuneforge.space.parameters import Categorical, Float, Int, Parameter, Scalar
+from tuneforge.space.search_space import SearchSpace
+
+__all__ = [
+    "AllOf",
+    "AnyOf",
+    "Categorical",
+    "Condition",
+    "Equals",
+    "Float",
+    "GreaterThan",
+    "InSet",
+    "Int",
+    "LessThan",
+    "NotEquals",
+    "Parameter",
+    "Scalar",
+    "SearchSpace",
+    "space_from_mapping",
+]

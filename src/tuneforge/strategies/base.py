@@ -1,0 +1,167 @@
+"""The ask/tell interface every search strategy implements, and the registry of strategies.
+
+A strategy proposes configurations (``ask``) and learns from finished trials (``tell``).
+It sees the search space and the trials, never processes, storage or the controller, so
+it can be tested with plain values and reused from ``tuneforge.optimize``.
+
+To add a strategy, write one module in ``tuneforge/strategies/`` (or any installed
+package, through the ``tuneforge.strategies`` entry point group)::
+
+    @register("my-search")
+    class MySearch(Strategy):
+        def __init__(self, space, *, seed=None, temperature: float = 1.0) -> None:
+            super().__init__(space, seed=seed)
+            ...
+        def ask(self):
+            return self.space.sample(self.rng)
+
+Its keyword-only constructor arguments are its options (the job file's
+``strategy_options``); they are checked against the signature before it is built.
+"""
+
+from __future__ import annotations
+
+import abc
+import importlib
+import inspect
+import pkgutil
+from collections.abc import Callable, Mapping, Sequence
+from importlib.metadata import entry_points
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+
+from tuneforge.errors import ConfigError
+from tuneforge.space import Scalar, SearchSpace
+from tuneforge.trial import Trial
+
+Config = dict[str, Scalar]
+
+
+class Strategy(abc.ABC):
+    """Proposes configurations to try.
+
+    An implementation must:
+      * take ``space`` and a keyword-only ``seed`` (plus its own keyword-only options) and
+        draw every random number from ``self.rng``, so the same seed gives the same
+        configurations;
+      * implement ``ask``, returning a valid configuration (``space.check`` would accept
+        it) or ``None`` when it has nothing left to propose;
+      * optionally implement ``tell`` to learn from finished trials, and
+        ``n_configurations`` when it has a finite number of configurations.
+    """
+
+    name: ClassVar[str] = ""
+
+    def __init__(self, space: SearchSpace, *, seed: int | None = None) -> None:
+        self.space = space
+        self.seed = seed
+        self.rng = np.random.default_rng(seed)
+
+    @abc.abstractmethod
+    def ask(self) -> Config | None:
+        """The next configuration to run, or ``None`` when the strategy is exhausted."""
+
+    def tell(self, trial: Trial) -> None:  # noqa: B027 - most strategies learn nothing
+        """Learn from a finished trial (completed, failed or stopped)."""
+
+    @property
+    def n_configurations(self) -> int | None:
+        """How many configurations the strategy can propose in all; ``None`` if unbounded."""
+        return None
+
+    def restore(self, trials: Sequence[Trial]) -> None:
+        """Bring a new strategy to where it was after ``trials`` (resuming a job).
+
+        The default asks once for every trial the strategy itself proposed, in order, so
+        that seeded sequences continue where they stopped, then tells every finished one.
+        """
+        for trial in sorted(trials, key=lambda t: t.number):
+            if trial.origin == "strategy":
+                self.ask()
+        for trial in trials:
+            if trial.state.is_finished():
+                self.tell(trial)
+
+
+StrategyClass = TypeVar("StrategyClass", bound=type[Strategy])
+_REGISTRY: dict[str, type[Strategy]] = {}
+
+
+def register(name: str) -> Callable[[StrategyClass], StrategyClass]:
+    """Class decorator that makes a strategy available under ``name``."""
+
+    def decorate(cls: StrategyClass) -> StrategyClass:
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return decorate
+
+
+_loaded = False
+
+
+def _load_all() -> None:
+    """Import every module of this package and every installed plugin, once."""
+    global _loaded
+    if _loaded:
+        return
+    package = importlib.import_module("tuneforge.strategies")
+    for module in pkgutil.iter_modules(package.__path__):
+        if module.name != "base":
+            importlib.import_module(f"tuneforge.strategies.{module.name}")
+    for entry in entry_points(group="tuneforge.strategies"):
+        entry.load()
+    _loaded = True
+
+
+def available_strategies() -> list[str]:
+    _load_all()
+    return sorted(_REGISTRY)
+
+
+def strategy_class(name: str) -> type[Strategy]:
+    _load_all()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ConfigError(
+            f"strategy: unknown strategy {name!r}; expected one of {', '.join(available_strategies())}."
+        ) from None
+
+
+def strategy_options(name: str) -> dict[str, Any]:
+    """The options a strategy accepts, with their defaults (``inspect.Parameter.empty`` if none)."""
+    signature = inspect.signature(strategy_class(name).__init__)
+    return {
+        p.name: p.default
+        for p in signature.parameters.values()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name != "seed"
+    }
+
+
+def make_strategy(
+    name: str,
+    space: SearchSpace,
+    *,
+    seed: int | None = None,
+    options: Mapping[str, Any] | None = None,
+) -> Strategy:
+    """Build a strategy by name, checking its options against its constructor."""
+    cls = strategy_class(name)
+    options = dict(options or {})
+    accepted = strategy_options(name)
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        valid = ", ".join(sorted(accepted)) or "none"
+        raise ConfigError(
+            f"strategy_options: strategy {name!r} has no option(s) {unknown}; its options: {valid}."
+        )
+    missing = sorted(k for k, v in accepted.items() if v is inspect.Parameter.empty and k not in options)
+    if missing:
+        raise ConfigError(f"strategy_options: strategy {name!r} needs option(s) {missing}.")
+    try:
+        return cls(space, seed=seed, **options)
+    except TypeError as exc:
+        raise ConfigError(f"strategy_options: {exc}") from None

@@ -1,0 +1,86 @@
+"""Trials as values: their state, their observations and the record strategies and results read.
+
+These cross every boundary (storage -> controller -> strategy, storage -> results), so
+they are frozen and hold plain data only.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class TrialState(enum.Enum):
+    """Where a trial is in its life.
+
+    ``STOPPED`` is a stop asked for by a person (``tuneforge stop --trial``) and counts
+    toward ``max_trials``; ``INTERRUPTED`` is a trial cut short by the controller itself
+    ending (Ctrl-C, a crash) and is run again on resume.
+    """
+
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    STOPPED = "stopped"
+    INTERRUPTED = "interrupted"
+
+    def is_finished(self) -> bool:
+        """Finished trials never change again and count toward ``max_trials``."""
+        return self in (TrialState.COMPLETED, TrialState.FAILED, TrialState.STOPPED)
+
+    def is_active(self) -> bool:
+        return self in (TrialState.PENDING, TrialState.RUNNING)
+
+    @classmethod
+    def parse(cls, text: str) -> TrialState:
+        """Read a state name as a user types it, with an error that lists the valid ones."""
+        try:
+            return cls(text.strip().lower())
+        except ValueError:
+            valid = ", ".join(s.value for s in cls)
+            raise ValueError(f"unknown trial state {text!r}; expected one of {valid}.") from None
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One value of one metric, at a step (epoch, iteration...) and a wall-clock time."""
+
+    metric: str
+    value: float
+    step: int
+    time: float
+
+    @property
+    def is_finite(self) -> bool:
+        return math.isfinite(self.value)
+
+
+@dataclass(frozen=True)
+class Trial:
+    """A trial as recorded: its configuration, state and results.
+
+    ``value`` is the objective's final value (``None`` until the trial completes);
+    ``metrics`` holds the last value of every metric it reported.
+    """
+
+    number: int
+    params: Mapping[str, Any]
+    state: TrialState
+    value: float | None = None
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    reason: str | None = None
+    log_tail: str | None = None
+    trial_dir: str | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    origin: str = "strategy"
+
+    @property
+    def duration(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at
