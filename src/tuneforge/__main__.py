@@ -1,0 +1,5 @@
+"""``python -m tuneforge`` runs the command-line interface."""
+
+from tuneforge.cli import main
+
+main()

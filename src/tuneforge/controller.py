@@ -1,0 +1,300 @@
+"""The tuning loop: keep ``max_parallel`` trials running, record what they do, enforce limits.
+
+The controller asks the strategy for configurations, has storage number them, submits
+them to the executor, and writes every event the executor reports to storage as it
+arrives. It reads stop requests from storage, so ``tuneforge stop`` works from any
+terminal. It holds no state storage does not hold: a new controller on the same job
+(``--resume``) rebuilds the strategy from the stored trials and carries on.
+
+Example (an in-process objective; the CLI does the same with command trials)::
+
+    controller = Controller(storage=storage, job_name="demo", strategy=strategy,
+                            executor=LocalExecutor(), make_work=make_work,
+                            direction="minimize", max_trials=20)
+    final_state = controller.run()
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tuneforge.events import MetricObserved, TrialEvent, TrialFinished, TrialStarted
+from tuneforge.executors.base import Executor, Work
+from tuneforge.storage import JobState, Storage
+from tuneforge.strategies.base import Strategy
+from tuneforge.trial import Observation, Trial, TrialState
+
+MakeWork = Callable[[int, Mapping[str, Any]], Work]
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A snapshot for progress displays, sent after every change."""
+
+    n_completed: int
+    n_failed: int
+    n_stopped: int
+    running: tuple[int, ...]
+    max_trials: int
+    elapsed: float
+    best: Trial | None
+    finished: tuple[Trial, ...] = ()
+
+    @property
+    def n_done(self) -> int:
+        return self.n_completed + self.n_failed + self.n_stopped
+
+
+@dataclass
+class _Counts:
+    completed: int = 0
+    failed: int = 0
+    stopped: int = 0
+    best: Trial | None = None
+    finished: list[Trial] = field(default_factory=list)
+
+    @property
+    def done(self) -> int:
+        return self.completed + self.failed + self.stopped
+
+
+class Controller:
+    """Runs one job to its end: max_trials, an exhausted strategy, a limit, or a stop."""
+
+    def __init__(
+        self,
+        *,
+        storage: Storage,
+        job_name: str,
+        strategy: Strategy,
+        executor: Executor,
+        make_work: MakeWork,
+        direction: str,
+        max_trials: int,
+        max_parallel: int = 1,
+        max_failures: int | None = None,
+        time_limit: float | None = None,
+        enqueue: Sequence[Mapping[str, Any]] = (),
+        on_progress: Callable[[Progress], None] | None = None,
+        clock: Callable[[], float] = time.time,
+        poll_interval: float = 0.2,
+    ) -> None:
+        self.storage = storage
+        self.job_name = job_name
+        self.strategy = strategy
+        self.executor = executor
+        self.make_work = make_work
+        self.direction = direction
+        self.max_trials = max_trials
+        self.max_parallel = max_parallel
+        self.max_failures = max_failures
+        self.time_limit = time_limit
+        self.on_progress = on_progress
+        self.clock = clock
+        self.poll_interval = poll_interval
+        self._enqueued = list(enqueue)
+        self._rerun: list[Trial] = []
+        self._counts = _Counts()
+        self._exhausted = False
+        self._end: tuple[JobState, str | None] | None = None
+        self._observations: dict[int, list[Observation]] = {}
+        self._started = clock()
+
+    # -- the loop --------------------------------------------------------------------------
+    def run(self) -> JobState:
+        """Run until the job ends; returns its final state (also written to storage).
+
+        Ctrl-C (``KeyboardInterrupt``) ends the running trials as INTERRUPTED, marks the
+        job INTERRUPTED and re-raises, so the caller can tell the user how to resume.
+        """
+        self._prepare()
+        try:
+            while True:
+                self._apply_stop_requests()
+                self._check_limits()
+                if self._end is None:
+                    self._fill_slots()
+                if not self.executor.running and (
+                    self._end is not None or self._exhausted or self._counts.done >= self.max_trials
+                ):
+                    break
+                self._record(self.executor.poll(self.poll_interval))
+        except KeyboardInterrupt:
+            self._interrupt()
+            raise
+        finally:
+            self.executor.shutdown()
+        state, reason = self._end or (JobState.COMPLETED, self._completion_reason())
+        self.storage.set_job_state(self.job_name, state, reason)
+        return state
+
+    def _prepare(self) -> None:
+        """Pick up a job where it was left: count finished trials, queue interrupted ones."""
+        trials = self.storage.trials(self.job_name)
+        for trial in trials:
+            if trial.state.is_active():
+                # A controller that died left it behind; nobody is watching it any more.
+                self.storage.finish_trial(
+                    self.job_name, trial.number, state=TrialState.INTERRUPTED,
+                    value=None, reason="the controller ended while the trial ran",
+                    log_tail=trial.log_tail, time=self.clock(),
+                )
+        trials = self.storage.trials(self.job_name)
+        if trials:
+            self.strategy.restore(trials)
+        n_enqueued = sum(1 for t in trials if t.origin == "enqueued")
+        self._enqueued = self._enqueued[n_enqueued:]
+        for trial in trials:
+            if trial.state is TrialState.INTERRUPTED:
+                self._rerun.append(trial)
+            elif trial.state.is_finished():
+                self._count(trial)
+        self.storage.clear_stop_request(self.job_name)
+        self.storage.set_job_state(self.job_name, JobState.RUNNING)
+        self._counts.finished.clear()
+        self._notify()
+
+    def _fill_slots(self) -> None:
+        while (
+            len(self.executor.running) < self.max_parallel
+            and self._counts.done + len(self.executor.running) < self.max_trials
+        ):
+            if self._rerun:
+                trial = self._rerun.pop(0)
+                self.storage.reset_trial(self.job_name, trial.number)
+                self._submit(trial.number, dict(trial.params))
+                continue
+            if self._enqueued:
+                params = dict(self._enqueued.pop(0))
+                origin = "enqueued"
+            else:
+                if self._exhausted:
+                    return
+                suggestion = self.strategy.ask()
+                if suggestion is None:
+                    self._exhausted = True
+                    return
+                params, origin = suggestion, "strategy"
+            number = self.storage.create_trial(self.job_name, params, origin=origin)
+            self._submit(number, params)
+
+    def _submit(self, number: int, params: Mapping[str, Any]) -> None:
+        self.executor.submit(number, self.make_work(number, params))
+        self._notify()
+
+    # -- events ----------------------------------------------------------------------------
+    def _record(self, events: Sequence[TrialEvent]) -> None:
+        if not events:
+            return
+        for event in events:
+            if isinstance(event, TrialStarted):
+                self.storage.start_trial(
+                    self.job_name, event.number, trial_dir=event.trial_dir, pid=event.pid,
+                    time=event.time,
+                )
+            elif isinstance(event, MetricObserved):
+                self._observations.setdefault(event.number, []).append(event.observation)
+            elif isinstance(event, TrialFinished):
+                self._flush_observations()
+                outcome = event.outcome
+                self.storage.finish_trial(
+                    self.job_name, event.number, state=outcome.state, value=outcome.value,
+                    reason=outcome.reason, log_tail=outcome.log_tail, time=event.time,
+                )
+                trial = self.storage.get_trial(self.job_name, event.number)
+                if trial.state is TrialState.INTERRUPTED:
+                    continue
+                self.strategy.tell(trial)
+                self._count(trial)
+        self._flush_observations()
+        self._notify()
+
+    def _flush_observations(self) -> None:
+        for number, observations in self._observations.items():
+            if observations:
+                self.storage.add_observations(self.job_name, number, observations)
+        self._observations.clear()
+
+    def _count(self, trial: Trial) -> None:
+        counts = self._counts
+        if trial.state is TrialState.COMPLETED:
+            counts.completed += 1
+            if trial.value is not None and math.isfinite(trial.value) and self._better(trial):
+                counts.best = trial
+        elif trial.state is TrialState.FAILED:
+            counts.failed += 1
+        elif trial.state is TrialState.STOPPED:
+            counts.stopped += 1
+        counts.finished.append(trial)
+
+    def _better(self, trial: Trial) -> bool:
+        best = self._counts.best
+        if best is None or best.value is None or trial.value is None:
+            return True
+        if self.direction == "maximize":
+            return trial.value > best.value
+        return trial.value < best.value
+
+    def _notify(self) -> None:
+        if self.on_progress is None:
+            self._counts.finished.clear()
+            return
+        counts = self._counts
+        self.on_progress(
+            Progress(
+                n_completed=counts.completed, n_failed=counts.failed, n_stopped=counts.stopped,
+                running=tuple(sorted(self.executor.running)), max_trials=self.max_trials,
+                elapsed=self.clock() - self._started, best=counts.best,
+                finished=tuple(counts.finished),
+            )
+        )
+        counts.finished.clear()
+
+    # -- stopping --------------------------------------------------------------------------
+    def _apply_stop_requests(self) -> None:
+        job_stop, trial_numbers = self.storage.stop_requests(self.job_name)
+        if job_stop and self._end is None:
+            self._end_job(JobState.STOPPED, "stopped on request", "the job was stopped on request")
+        for number in trial_numbers & self.executor.running:
+            self.executor.stop(number, "stopped on request")
+
+    def _check_limits(self) -> None:
+        if self._end is not None:
+            return
+        if self.max_failures is not None and self._counts.failed >= self.max_failures:
+            self._end_job(
+                JobState.FAILED,
+                f"{self._counts.failed} trials failed (limits.max_failures is {self.max_failures})",
+                "the job ended after too many failed trials",
+            )
+        elif self.time_limit is not None and self.clock() - self._started >= self.time_limit:
+            self._end_job(
+                JobState.COMPLETED,
+                f"the time limit of {self.time_limit:g}s was reached",
+                "the job's time limit was reached",
+            )
+
+    def _end_job(self, state: JobState, reason: str, trial_reason: str) -> None:
+        self._end = (state, reason)
+        for number in self.executor.running:
+            self.executor.stop(number, trial_reason)
+
+    def _interrupt(self) -> None:
+        """Ctrl-C: end running trials as INTERRUPTED (re-run on resume) and wait for them."""
+        for number in self.executor.running:
+            self.executor.stop(number, "interrupted (Ctrl-C)", TrialState.INTERRUPTED)
+        while self.executor.running:
+            try:
+                self._record(self.executor.poll(self.poll_interval))
+            except KeyboardInterrupt:
+                continue  # the runners are already ending their process groups
+        self.storage.set_job_state(self.job_name, JobState.INTERRUPTED, "interrupted (Ctrl-C)")
+
+    def _completion_reason(self) -> str:
+        if self._exhausted and self._counts.done < self.max_trials:
+            return f"the strategy has no more configurations after {self._counts.done} trials"
+        return f"max_trials ({self.max_trials}) reached"
