@@ -173,7 +173,13 @@ class LiveView:
 
 def _check_resumable(record: JobRecord, spec: JobSpec) -> None:
     stored = job_from_document(record.document, record.base_dir, source=f"stored job '{record.name}'")
-    if stored.space.to_dict() != spec.space.to_dict():
+    # Static values may change (a longer sleep, a new data path); the space may not, or the
+    # rebuilt strategy would not continue the sequence it started.
+    def shape(space: SearchSpace) -> tuple[Any, Any]:
+        described = space.to_dict()
+        return described["parameters"], described["forbidden"]
+
+    if shape(stored.space) != shape(spec.space):
         raise ConfigError(
             f"parameters: the job file's search space differs from the stored job "
             f"'{record.name}'; a resumed job must keep its space. Give the job a new name instead."
