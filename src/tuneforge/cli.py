@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import numpy as np
+import pandas as pd
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -56,7 +57,8 @@ JobArgument = Annotated[str, typer.Argument(help="The job's name.", show_default
 
 
 def _stdout() -> Console:
-    return Console(soft_wrap=True)
+    # Piped output has no terminal width; give tables room rather than folding every cell.
+    return Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 
 
 def _stderr() -> Console:
@@ -92,7 +94,7 @@ def _fmt(value: Any) -> str:
     if isinstance(value, float):
         if value != value:  # NaN
             return ""
-        return f"{value:.6g}"
+        return f"{value:.4g}"
     return str(value)
 
 
@@ -242,30 +244,37 @@ def _print_summary(console: Console, storage: Storage, record: JobRecord, state:
         console.print("[red]No trial completed.[/] See `tuneforge trials` and `tuneforge logs`.")
         return
     frame = sort_frame(trials_frame(trials), "value", record.direction)
-    console.print(_trials_table(frame.head(10), title="Best trials"))
+    frame = frame[frame["state"] == TrialState.COMPLETED.value].drop(columns=["state", "reason"])
+    console.print(_trials_table(frame.head(10), record.objective, title="Best trials"))
     console.print(
         f"Best: trial {best.number}, {record.objective} = {_fmt(best.value)}\n"
         f"  params: {json.dumps(dict(best.params))}\n  folder: {best.trial_dir}"
     )
 
 
-def _trials_table(frame: Any, title: str | None = None) -> Table:
-    table = Table(title=title, show_lines=False)
-    hidden = {"trial_dir", "started_at", "finished_at"}
+def _trials_table(frame: Any, objective: str, title: str | None = None) -> Table:
+    """A Rich table of a trials frame; the objective's metric column is shown as ``value``."""
+    table = Table(title=title)
+    hidden = {"trial_dir", "started_at", "finished_at", f"metrics.{objective}"}
     columns = [c for c in frame.columns if c not in hidden]
     for column in columns:
         label = column.split(".", 1)[1] if column.startswith(("params.", "metrics.")) else column
-        table.add_column(label, overflow="fold", no_wrap=column != "reason")
+        table.add_column(
+            label, no_wrap=column != "reason", overflow="fold" if column == "reason" else "ellipsis",
+            justify="right" if column in ("number", "value") else "left",
+        )
     for _, row in frame.iterrows():
         cells = []
         for column in columns:
             value = row[column]
+            if isinstance(value, np.generic):
+                value = value.item()
             if column == "duration":
                 cells.append(_duration(None if value != value else value))
             elif column == "reason" and isinstance(value, str):
                 cells.append(escape(value[:60]))
             else:
-                cells.append(escape(_fmt(value.item() if isinstance(value, np.generic) else value)))
+                cells.append(escape(_fmt(None if value is pd.NA else value)))
         table.add_row(*cells)
     return table
 
@@ -325,8 +334,6 @@ def jobs(
             typer.echo(json.dumps(rows, indent=2))
             return
         if format == "csv":
-            import pandas as pd
-
             typer.echo(pd.DataFrame(rows).to_csv(index=False), nl=False)
             return
         if not rows:
@@ -385,7 +392,7 @@ def trials(
         elif frame.empty:
             typer.echo(f"Job '{job}' has no trials{' in state ' + state if state else ''}.")
         else:
-            _stdout().print(_trials_table(frame))
+            _stdout().print(_trials_table(frame, record.objective))
 
 
 @app.command()

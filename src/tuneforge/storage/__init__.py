@@ -1,0 +1,17 @@
+"""Storage: the single source of truth for jobs, trials, parameters, metric series and events.
+
+Imports nothing from tuneforge above ``errors`` and ``trial``, so every other module can
+depend on it.
+"""
+
+from tuneforge.storage.models import SCHEMA_VERSION, JobState
+from tuneforge.storage.sql import JobEvent, JobRecord, Storage, default_storage_url
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "JobEvent",
+    "JobRecord",
+    "JobState",
+    "Storage",
+    "default_storage_url",
+]

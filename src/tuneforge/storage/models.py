@@ -1,0 +1,148 @@
+"""SQLAlchemy 2 declarative models: the tables behind :class:`~tuneforge.storage.Storage`.
+
+The same models run on SQLite and PostgreSQL, so they use portable types only: states are
+stored as their string values (``VARCHAR``, no native enum, no CHECK constraint, so adding a
+state later needs no migration), times as unix float seconds, parameter values as JSON text
+(so ``1``, ``"1"``, ``1.0`` and ``True`` keep their types), and the job document as JSON.
+
+A metric value that is NaN is stored as NULL (SQLite has no NaN: it turns NaN into NULL on
+its own), and read back as NaN; infinities are stored as they are.
+
+Bump ``SCHEMA_VERSION`` whenever a table changes; a storage refuses to open a database
+written with a newer version.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from tuneforge.trial import TrialState
+
+SCHEMA_VERSION = 1
+
+
+class JobState(enum.Enum):
+    """Where a job is in its life; every state but ``RUNNING`` is terminal until a resume."""
+
+    RUNNING = "running"
+    COMPLETED = "completed"
+    STOPPED = "stopped"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
+    def is_terminal(self) -> bool:
+        return self is not JobState.RUNNING
+
+
+def _state_column(enum_class: type[enum.Enum]) -> Enum:
+    """A portable VARCHAR column holding an enum's *values* ("running"), not its names."""
+    return Enum(
+        enum_class,
+        native_enum=False,
+        create_constraint=False,
+        length=16,
+        values_callable=lambda members: [member.value for member in members],
+        validate_strings=True,
+    )
+
+
+class Base(DeclarativeBase):
+    """Root of the tuneforge models; ``Base.metadata`` creates every table."""
+
+
+class JobRow(Base):
+    __tablename__ = "jobs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    state: Mapped[JobState] = mapped_column(_state_column(JobState))
+    document: Mapped[dict[str, Any]] = mapped_column(JSON)
+    base_dir: Mapped[str] = mapped_column(Text)
+    objective: Mapped[str] = mapped_column(Text)
+    direction: Mapped[str] = mapped_column(String(16))
+    strategy: Mapped[str] = mapped_column(Text)
+    max_trials: Mapped[int | None] = mapped_column(Integer)
+    output_dir: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[float] = mapped_column(Float)
+    finished_at: Mapped[float | None] = mapped_column(Float)
+    reason: Mapped[str | None] = mapped_column(Text)
+    stop_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class TrialRow(Base):
+    __tablename__ = "trials"
+    # The unique pair is what makes concurrent writers unable to share a number.
+    __table_args__ = (UniqueConstraint("job_id", "number", name="uq_trials_job_number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    state: Mapped[TrialState] = mapped_column(_state_column(TrialState))
+    value: Mapped[float | None] = mapped_column(Float)
+    reason: Mapped[str | None] = mapped_column(Text)
+    log_tail: Mapped[str | None] = mapped_column(Text)
+    trial_dir: Mapped[str | None] = mapped_column(Text)
+    pid: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[float] = mapped_column(Float)
+    started_at: Mapped[float | None] = mapped_column(Float)
+    finished_at: Mapped[float | None] = mapped_column(Float)
+    stop_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    origin: Mapped[str] = mapped_column(String(64), default="strategy")
+
+
+class TrialParamRow(Base):
+    __tablename__ = "trial_params"
+
+    trial_id: Mapped[int] = mapped_column(
+        ForeignKey("trials.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    # JSON text written by json.dumps: its type survives (int, float, str, bool, None);
+    # non-finite floats use Python's NaN/Infinity tokens, which json.loads reads back.
+    value: Mapped[str] = mapped_column(Text)
+
+
+class MetricValueRow(Base):
+    __tablename__ = "metric_values"
+    __table_args__ = (Index("ix_metric_values_trial", "trial_id", "metric", "step"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id", ondelete="CASCADE"))
+    metric: Mapped[str] = mapped_column(String(255))
+    step: Mapped[int] = mapped_column(Integer)
+    value: Mapped[float | None] = mapped_column(Float)  # NULL means NaN
+    time: Mapped[float] = mapped_column(Float)
+
+
+class EventRow(Base):
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_job", "job_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    trial_id: Mapped[int | None] = mapped_column(ForeignKey("trials.id", ondelete="CASCADE"))
+    time: Mapped[float] = mapped_column(Float)
+    kind: Mapped[str] = mapped_column(String(64))
+    message: Mapped[str] = mapped_column(Text)
+
+
+class MetaRow(Base):
+    __tablename__ = "meta"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
