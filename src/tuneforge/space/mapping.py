@@ -125,6 +125,12 @@ def space_from_mapping(
                     f"{path}.{name}.when: names unknown parameter(s) {unknown}; "
                     f"known: {sorted(built)}."
                 )
+    for i, condition in enumerate(clauses):
+        unknown = sorted(condition.names() - set(built))
+        if unknown:
+            problems.append(
+                f"forbidden[{i}]: names unknown parameter(s) {unknown}; known: {sorted(built)}."
+            )
     if problems:
         raise ConfigError(problems)
     try:

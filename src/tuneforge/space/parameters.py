@@ -7,7 +7,7 @@ a :class:`~tuneforge.space.SearchSpace` maps names to them.
 
 Example:
     >>> from tuneforge.space import Float, Int, Categorical
-    >>> Float(1e-5, 1e-1, log=True).from_unit(0.5)
+    >>> round(Float(1e-5, 1e-1, log=True).from_unit(0.5), 12)
     0.001
     >>> Int(8, 64).from_unit(1.0)
     64
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import abc
 import math
+import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -80,7 +81,16 @@ def _as_condition(when: Condition | Mapping[str, Any] | None) -> Condition | Non
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    # numbers.Real, not int | float: numpy integers (pandas, numpy designs) are numbers too.
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _clip_unit(u: float) -> float:
+    """``u`` clipped to [0, 1]; NaN would map to no value of the range, so it is an error."""
+    u = float(u)
+    if math.isnan(u):
+        raise SpaceError("a unit-interval coordinate must be a number, got nan.")
+    return min(max(u, 0.0), 1.0)
 
 
 def _check_bounds(kind: str, low: Any, high: Any, log: bool) -> None:
@@ -137,7 +147,9 @@ class Float(Parameter):
         return float(value)
 
     def from_unit(self, u: float) -> float:
-        u = min(max(float(u), 0.0), 1.0)
+        u = _clip_unit(u)
+        if u in (0.0, 1.0):
+            return self.low if u == 0.0 else self.high  # exact ends: grids name the bounds
         if self.log:
             lo, hi = math.log(self.low), math.log(self.high)
             value = math.exp(lo + u * (hi - lo))
@@ -217,7 +229,7 @@ class Int(Parameter):
         return self.low - 0.5, self.high + 0.5
 
     def from_unit(self, u: float) -> int:
-        u = min(max(float(u), 0.0), 1.0)
+        u = _clip_unit(u)
         lo, hi = self._edges()
         x = lo + u * (hi - lo)
         value = round(math.exp(x)) if self.log else math.floor(x + 0.5)
@@ -330,7 +342,7 @@ class Categorical(Parameter):
             raise SpaceError(f"{name} must be one of {list(self.values)!r}, got {value!r}.") from None
 
     def from_unit(self, u: float) -> Scalar:
-        u = min(max(float(u), 0.0), 1.0)
+        u = _clip_unit(u)
         return self.values[min(int(u * len(self.values)), len(self.values) - 1)]
 
     def to_unit(self, value: Scalar) -> float:

@@ -126,9 +126,9 @@ def strategy_class(name: str) -> type[Strategy]:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise ConfigError(
-            f"strategy: unknown strategy {name!r}; expected one of {', '.join(available_strategies())}."
-        ) from None
+        valid = ", ".join(available_strategies())
+        message = f"strategy: unknown strategy {name!r}; expected one of {valid}."
+        raise ConfigError(message) from None
 
 
 def strategy_options(name: str) -> dict[str, Any]:
@@ -158,7 +158,9 @@ def make_strategy(
         raise ConfigError(
             f"strategy_options: strategy {name!r} has no option(s) {unknown}; its options: {valid}."
         )
-    missing = sorted(k for k, v in accepted.items() if v is inspect.Parameter.empty and k not in options)
+    missing = sorted(
+        k for k, v in accepted.items() if v is inspect.Parameter.empty and k not in options
+    )
     if missing:
         raise ConfigError(f"strategy_options: strategy {name!r} needs option(s) {missing}.")
     try:
