@@ -46,19 +46,33 @@ def quadratic(number: int, params: Mapping[str, Any], stop: StopSignal) -> Trial
 def storage() -> Storage:
     store = Storage("sqlite://")
     store.create_job(
-        "job", document={"name": "job"}, base_dir="", objective="loss", direction="minimize",
-        strategy="random", max_trials=None, output_dir=None,
+        "job",
+        document={"name": "job"},
+        base_dir="",
+        objective="loss",
+        direction="minimize",
+        strategy="random",
+        max_trials=None,
+        output_dir=None,
     )
     return store
 
 
 def make_controller(storage: Storage, script: Script = quadratic, **kwargs: Any) -> Controller:
     settings: dict[str, Any] = {
-        "storage": storage, "job_name": "job",
-        "strategy": make_strategy(kwargs.pop("strategy", "random"), SPACE, seed=0,
-                                  options=kwargs.pop("strategy_options", None)),
-        "executor": LocalExecutor(), "make_work": scripted(script), "direction": "minimize",
-        "max_trials": 5, "poll_interval": 0.01,
+        "storage": storage,
+        "job_name": "job",
+        "strategy": make_strategy(
+            kwargs.pop("strategy", "random"),
+            SPACE,
+            seed=0,
+            options=kwargs.pop("strategy_options", None),
+        ),
+        "executor": LocalExecutor(),
+        "make_work": scripted(script),
+        "direction": "minimize",
+        "max_trials": 5,
+        "poll_interval": 0.01,
     }
     settings.update(kwargs)
     return Controller(**settings)
@@ -174,8 +188,9 @@ def test_enqueued_configurations_run_first(storage: Storage) -> None:
 
 def test_an_exhausted_strategy_ends_the_job_early(storage: Storage) -> None:
     """A grid of 3 points in a job of 10 trials runs 3 trials and completes."""
-    controller = make_controller(storage, max_trials=10, strategy="grid",
-                                 strategy_options={"grid_points": 3})
+    controller = make_controller(
+        storage, max_trials=10, strategy="grid", strategy_options={"grid_points": 3}
+    )
     assert controller.run() is JobState.COMPLETED
     assert len(storage.trials("job")) == 3
     assert "no more configurations" in (storage.get_job("job").reason or "")
@@ -200,8 +215,16 @@ def test_resume_continues_the_seeded_sequence(storage: Storage) -> None:
     make_controller(storage, max_trials=4).run()
     resumed = [t.params["x"] for t in storage.trials("job")]
     other = Storage("sqlite://")
-    other.create_job("job", document={}, base_dir="", objective="loss", direction="minimize",
-                     strategy="random", max_trials=None, output_dir=None)
+    other.create_job(
+        "job",
+        document={},
+        base_dir="",
+        objective="loss",
+        direction="minimize",
+        strategy="random",
+        max_trials=None,
+        output_dir=None,
+    )
     make_controller(other, max_trials=4).run()
     assert resumed == [t.params["x"] for t in other.trials("job")]
 
@@ -232,3 +255,35 @@ def test_progress_reports_the_best_trial(storage: Storage) -> None:
     assert last.n_completed == 4 and not last.running
     values = [t.value for t in storage.trials("job")]
     assert last.best is not None and last.best.value == min(v for v in values if v is not None)
+
+
+def test_a_stopping_rule_ends_hopeless_trials_early(storage: Storage) -> None:
+    """With the median rule, trials whose curve lags the completed ones stop early."""
+    from tuneforge.stopping import make_stopping_rule
+
+    def make_work(number: int, params: Mapping[str, Any]) -> Work:
+        def work(emit: Emit, stop: StopSignal) -> TrialOutcome:
+            emit(TrialStarted(number, time.time()))
+            level = 1.0 if number < 3 else 5.0  # the first three trials are the good ones
+            value = level
+            for step in range(10):
+                if stop.is_set():
+                    return TrialOutcome(stop.state, value=value, reason=stop.reason)
+                value = level / (step + 1)
+                emit(MetricObserved(number, Observation("loss", value, step, time.time())))
+                time.sleep(0.02)
+            return TrialOutcome(TrialState.COMPLETED, value=value)
+
+        return work
+
+    rule = make_stopping_rule("median", "minimize", {"n_startup_trials": 3, "n_warmup_steps": 2})
+    controller = make_controller(
+        storage, max_trials=6, make_work=make_work, stopping_rule=rule, objective="loss"
+    )
+    controller.run()
+    states = [t.state for t in storage.trials("job")]
+    assert states[:3] == [TrialState.COMPLETED] * 3
+    assert states[3:] == [TrialState.STOPPED_EARLY] * 3
+    stopped = storage.get_trial("job", 3)
+    assert "median rule at step 2" in (stopped.reason or "")
+    assert len(storage.metric_series("job", 3, "loss")) < 10

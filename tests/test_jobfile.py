@@ -129,8 +129,10 @@ def test_max_failures_default_and_null(write: Write) -> None:
 def test_command_as_list_and_env_values(write: Write) -> None:
     """A command list is kept as argv (numbers as text); env values become strings."""
     spec = load_job_file(
-        write(command=["python", "train.py", "--lr", "${lr}", "--epochs", 5],
-              env={"OMP_NUM_THREADS": 1, "RATE": 0.5, "MODE": "${optimizer}"})
+        write(
+            command=["python", "train.py", "--lr", "${lr}", "--epochs", 5],
+            env={"OMP_NUM_THREADS": 1, "RATE": 0.5, "MODE": "${optimizer}"},
+        )
     )
     assert spec.command == ("python", "train.py", "--lr", "${lr}", "--epochs", "5")
     assert spec.env == {"OMP_NUM_THREADS": "1", "RATE": "0.5", "MODE": "${optimizer}"}
@@ -144,8 +146,17 @@ def test_objective_shorthand(write: Write) -> None:
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [(90, 90.0), (1.5, 1.5), ("90s", 90.0), ("10m", 600.0), ("1h30m", 5400.0),
-     ("2h", 7200.0), ("1.5h", 5400.0), ("45", 45.0), (" 1m 30s ", 90.0)],
+    [
+        (90, 90.0),
+        (1.5, 1.5),
+        ("90s", 90.0),
+        ("10m", 600.0),
+        ("1h30m", 5400.0),
+        ("2h", 7200.0),
+        ("1.5h", 5400.0),
+        ("45", 45.0),
+        (" 1m 30s ", 90.0),
+    ],
 )
 def test_durations(text: Any, seconds: float) -> None:
     """Durations are seconds or text with h/m/s units."""
@@ -205,8 +216,11 @@ def test_design_inline_and_csv(write: Write, tmp_path: Path) -> None:
 def test_grid_sample_accepts_a_large_grid(write: Write) -> None:
     """A grid larger than max_trials is fine with sample: true."""
     spec = load_job_file(
-        write(strategy="grid", strategy_options={"grid_points": 10, "sample": True},
-              limits={"max_trials": 5})
+        write(
+            strategy="grid",
+            strategy_options={"grid_points": 10, "sample": True},
+            limits={"max_trials": 5},
+        )
     )
     assert spec.make_strategy().n_configurations is not None
 
@@ -316,11 +330,14 @@ def test_objective_without_metric(write: Write) -> None:
 def test_parameter_errors_name_their_paths(write: Write) -> None:
     """Parameter problems name parameters.<name>.<key>, all in one error."""
     problems = problems_of(
-        write(parameters={
-            "lr": {"type": "float", "low": 0, "high": 0.1, "log": True},
-            "depth": {"type": "integr", "low": 1, "high": 3},
-            "units": {"type": "int", "low": 8},
-        }, command="python train.py")
+        write(
+            parameters={
+                "lr": {"type": "float", "low": 0, "high": 0.1, "log": True},
+                "depth": {"type": "integr", "low": 1, "high": 3},
+                "units": {"type": "int", "low": 8},
+            },
+            command="python train.py",
+        )
     )
     assert any(p.startswith("parameters.lr.low: ") and "log" in p for p in problems)
     assert any(p.startswith("parameters.depth.type: expected one of") for p in problems)
@@ -482,17 +499,23 @@ def test_bad_inline_design_row(write: Write) -> None:
 def test_bad_enqueue_config(write: Write) -> None:
     """Enqueued configurations are checked with space.check."""
     problems = problems_of(
-        write(enqueue=[{"lr": 0.01, "optimizer": "adam"}, {"lr": 9.0, "optimizer": "adam"},
-                       {"lr": 0.01, "optimizer": "adam", "momentum": 0.5}])
+        write(
+            enqueue=[
+                {"lr": 0.01, "optimizer": "adam"},
+                {"lr": 9.0, "optimizer": "adam"},
+                {"lr": 0.01, "optimizer": "adam", "momentum": 0.5},
+            ]
+        )
     )
     assert [p.split(":")[0] for p in problems] == ["enqueue[1]", "enqueue[2]"]
     assert "9.0" in problems[0] and "inactive" in problems[1]
 
 
 def test_bad_early_stopping(write: Write) -> None:
-    """early_stopping is off, auto or asha."""
-    assert only_problem(write(early_stopping="median")) == (
-        "early_stopping: expected off, auto or asha, got 'median'."
+    """early_stopping names a known rule."""
+    assert only_problem(write(early_stopping="hunch")) == (
+        "early_stopping: expected one of asha, auto, median, off (or a mapping with 'rule:' "
+        "and its options), got 'hunch'."
     )
 
 
@@ -515,8 +538,10 @@ def test_workdir_must_exist(write: Write) -> None:
 def test_bad_seed_and_storage(write: Write) -> None:
     """seed is an int >= 0 and storage a database URL."""
     problems = problems_of(write(seed="zero", storage="tuneforge.db"))
-    assert problems[0] == "storage: expected a database URL, got 'tuneforge.db'; e.g. " \
+    assert (
+        problems[0] == "storage: expected a database URL, got 'tuneforge.db'; e.g. "
         "'sqlite:///tuneforge.db' or 'postgresql+psycopg://user@host/db'."
+    )
     assert problems[1] == "seed: must be an int >= 0 or null, got 'zero'."
 
 
@@ -533,8 +558,14 @@ def test_many_problems_in_one_run(write: Write) -> None:
         )
     )
     fields = [p.split(":")[0] for p in problems]
-    for field in ("name", "objective.direction", "limits.max_parallel", "parameters.lr.low",
-                  "command", "strategy"):
+    for field in (
+        "name",
+        "objective.direction",
+        "limits.max_parallel",
+        "parameters.lr.low",
+        "command",
+        "strategy",
+    ):
         assert field in fields, problems
     assert all("\n" not in p and "pydantic" not in p for p in problems)
 

@@ -99,8 +99,11 @@ def test_observations_over_time_form_a_series_per_metric() -> None:
     for line in ["val_acc=0.1", "loss=2", "val_acc=0.2", "noise", "val_acc=0.3 loss=1"]:
         seen += values(reader.feed_line(line))
     assert seen == [
-        ("val_acc", 0.1, 0), ("loss", 2.0, 0), ("val_acc", 0.2, 1),
-        ("val_acc", 0.3, 2), ("loss", 1.0, 1),
+        ("val_acc", 0.1, 0),
+        ("loss", 2.0, 0),
+        ("val_acc", 0.2, 1),
+        ("val_acc", 0.3, 2),
+        ("loss", 1.0, 1),
     ]
     assert reader.last_values() == {"val_acc": 0.3, "loss": 1.0}
 

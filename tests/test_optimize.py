@@ -43,8 +43,9 @@ def test_same_seed_same_trials_for_every_strategy() -> None:
     for strategy in ("random", "sobol", "lhs", "grid"):
         options = {"grid_points": 3} if strategy == "grid" else None
         runs = [
-            tf.optimize(sphere, SPACE, strategy=strategy, max_trials=8, seed=7,
-                        strategy_options=options)
+            tf.optimize(
+                sphere, SPACE, strategy=strategy, max_trials=8, seed=7, strategy_options=options
+            )
             for _ in range(2)
         ]
         assert [t.params for t in runs[0].trials] == [t.params for t in runs[1].trials], strategy
@@ -83,8 +84,9 @@ def test_a_dict_of_metrics_optimizes_the_named_one() -> None:
 def test_static_values_reach_the_objective() -> None:
     """Plain values in the space dict are passed to every trial unchanged."""
     seen: list[int] = []
-    tf.optimize(lambda p: seen.append(p["epochs"]) or 0.0, {"x": tf.Float(0, 1), "epochs": 5},
-                max_trials=2)
+    tf.optimize(
+        lambda p: seen.append(p["epochs"]) or 0.0, {"x": tf.Float(0, 1), "epochs": 5}, max_trials=2
+    )
     assert seen == [5, 5]
 
 
@@ -106,8 +108,9 @@ def test_a_storage_file_keeps_the_job_and_resume_continues_it(tmp_path: Path) ->
     tf.optimize(sphere, SPACE, max_trials=3, storage=url, job_name="study", seed=0)
     with pytest.raises(JobExistsError, match="already exists"):
         tf.optimize(sphere, SPACE, max_trials=3, storage=url, job_name="study", seed=0)
-    result = tf.optimize(sphere, SPACE, max_trials=5, storage=url, job_name="study", seed=0,
-                         resume=True)
+    result = tf.optimize(
+        sphere, SPACE, max_trials=5, storage=url, job_name="study", seed=0, resume=True
+    )
     assert [t.number for t in result.trials] == [0, 1, 2, 3, 4]
     fresh = tf.optimize(sphere, SPACE, max_trials=5, seed=0)
     assert [t.params for t in result.trials] == [t.params for t in fresh.trials]

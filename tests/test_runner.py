@@ -130,12 +130,16 @@ def test_completed_trial_writes_its_folder_and_emits_events(make_spec: MakeSpec)
     ]
     folder = Path(spec.trial_dir)
     assert json.loads((folder / "params.json").read_text()) == {
-        "job": "job", "trial": 7, "params": {"lr": 0.1}, "static": {"epochs": 3},
+        "job": "job",
+        "trial": 7,
+        "params": {"lr": 0.1},
+        "static": {"epochs": 3},
     }
     assert (folder / "trial.log").read_text() == "starting\nval_acc=0.5\nval_acc=0.75\n"
     lines = [json.loads(x) for x in (folder / "metrics.jsonl").read_text().splitlines()]
     assert [(x["metric"], x["value"], x["step"]) for x in lines] == [
-        ("val_acc", 0.5, 0), ("val_acc", 0.75, 1),
+        ("val_acc", 0.5, 0),
+        ("val_acc", 0.75, 1),
     ]
 
 
@@ -263,7 +267,7 @@ HOSTILE = {
     "semicolon": "a; rm -rf ~",
     "subshell": "$(touch pwned)",
     "backticks": "`touch pwned2`",
-    "quotes": "it's \"quoted\" \\ ",
+    "quotes": 'it\'s "quoted" \\ ',
     "newline": "line1\nline2",
     "placeholder": "${lr}",
     "unicode": "héllo ✓ 日本",
@@ -302,8 +306,10 @@ def test_hostile_values_arrive_as_single_literal_arguments(make_spec: MakeSpec) 
 def test_templates_are_filled_into_the_trial_folder(make_spec: MakeSpec, tmp_path: Path) -> None:
     """A template is filled with params, statics and built-ins and written to its target."""
     template = tmp_path / "config.yaml"
-    template.write_text("lr: ${lr}\nopt: ${opt}\nepochs: ${epochs}\nmom: ${momentum:-0}\n"
-                        "dir: ${trial_dir}\nn: ${trial_number}\njob: ${job_name}\nlit: $${x}\n")
+    template.write_text(
+        "lr: ${lr}\nopt: ${opt}\nepochs: ${epochs}\nmom: ${momentum:-0}\n"
+        "dir: ${trial_dir}\nn: ${trial_number}\njob: ${job_name}\nlit: $${x}\n"
+    )
     spec = make_spec(
         "print(open('conf/config.yaml').read().replace('\\n', ' | '))\nprint('val_acc=1')",
         params={"lr": 0.01, "opt": "${lr}; rm -rf ~"},
@@ -334,9 +340,7 @@ def test_template_targets_must_stay_inside_the_folder(
     """A target outside the trial folder (or on tuneforge's files) fails before anything runs."""
     template = tmp_path / "t.txt"
     template.write_text("x")
-    spec = make_spec(
-        "open('ran', 'w').close()", templates=(TemplateSpec(str(template), target),)
-    )
+    spec = make_spec("open('ran', 'w').close()", templates=(TemplateSpec(str(template), target),))
     outcome, recorder = run(spec)
     assert outcome.state is TrialState.FAILED and message in (outcome.reason or "")
     assert recorder.events == []

@@ -49,7 +49,9 @@ app = typer.Typer(
 StorageOption = Annotated[
     str | None,
     typer.Option(
-        "--storage", envvar="TUNEFORGE_STORAGE", show_envvar=True,
+        "--storage",
+        envvar="TUNEFORGE_STORAGE",
+        show_envvar=True,
         help="Database URL (default: sqlite:///tuneforge.db in the current folder).",
     ),
 ]
@@ -123,10 +125,18 @@ def _trial_dir(output_dir: str, number: int) -> str:
 def _make_work(spec: JobSpec, output_dir: str) -> Callable[[int, Mapping[str, Any]], Work]:
     def make_work(number: int, params: Mapping[str, Any]) -> Work:
         run_spec = RunSpec(
-            job_name=spec.name, number=number, params=dict(params), static=dict(spec.space.static),
-            command=spec.command, trial_dir=_trial_dir(output_dir, number), workdir=spec.workdir,
-            env=dict(spec.env), templates=spec.templates, metrics=spec.metrics,
-            objective=spec.objective.metric, timeout=spec.limits.trial_timeout,
+            job_name=spec.name,
+            number=number,
+            params=dict(params),
+            static=dict(spec.space.static),
+            command=spec.command,
+            trial_dir=_trial_dir(output_dir, number),
+            workdir=spec.workdir,
+            env=dict(spec.env),
+            templates=spec.templates,
+            metrics=spec.metrics,
+            objective=spec.objective.metric,
+            timeout=spec.limits.trial_timeout,
         )
         return functools.partial(run_trial, run_spec)
 
@@ -140,9 +150,13 @@ class LiveView:
         self.console = console
         self.spec = spec
         self.bar = ProgressBar(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TimeElapsedColumn(), TextColumn("{task.fields[status]}"),
-            console=console, transient=False,
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[status]}"),
+            console=console,
+            transient=False,
         )
         self.task = self.bar.add_task(spec.name, total=spec.limits.max_trials, status="")
 
@@ -159,7 +173,10 @@ class LiveView:
         best = progress.best
         best_text = f"best {_fmt(best.value)} (trial {best.number})" if best else "best -"
         running = ", ".join(str(n) for n in progress.running) or "-"
-        status = f"running [{running}]  {best_text}  failed {progress.n_failed}"
+        status = (
+            f"running [{running}]  {best_text}  failed {progress.n_failed}  "
+            f"stopped early {progress.n_stopped_early}"
+        )
         self.bar.update(self.task, completed=progress.n_done, status=status)
 
     def _line(self, trial: Trial) -> str:
@@ -174,7 +191,10 @@ class LiveView:
 
 
 def _check_resumable(record: JobRecord, spec: JobSpec) -> None:
-    stored = job_from_document(record.document, record.base_dir, source=f"stored job '{record.name}'")
+    stored = job_from_document(
+        record.document, record.base_dir, source=f"stored job '{record.name}'"
+    )
+
     # Static values may change (a longer sleep, a new data path); the space may not, or the
     # rebuilt strategy would not continue the sequence it started.
     def shape(space: SearchSpace) -> tuple[Any, Any]:
@@ -200,9 +220,14 @@ def execute_job(spec: JobSpec, storage: Storage, *, resume: bool, job_file: str 
     else:
         output_dir = str(Path(spec.output_dir or Path("runs") / spec.name).resolve())
         storage.create_job(
-            spec.name, document=dict(spec.document), base_dir=spec.base_dir,
-            objective=spec.objective.metric, direction=spec.objective.direction,
-            strategy=spec.strategy, max_trials=spec.limits.max_trials, output_dir=output_dir,
+            spec.name,
+            document=dict(spec.document),
+            base_dir=spec.base_dir,
+            objective=spec.objective.metric,
+            direction=spec.objective.direction,
+            strategy=spec.strategy,
+            max_trials=spec.limits.max_trials,
+            output_dir=output_dir,
         )
         console.print(
             f"Job [bold]{spec.name}[/]: {spec.strategy} search, {spec.limits.max_trials} trials, "
@@ -210,13 +235,23 @@ def execute_job(spec: JobSpec, storage: Storage, *, resume: bool, job_file: str 
             f"{spec.objective.metric}. Trial folders in {output_dir}"
         )
     controller_args: dict[str, Any] = {
-        "storage": storage, "job_name": spec.name, "strategy": spec.make_strategy(),
-        "executor": LocalExecutor(), "make_work": _make_work(spec, output_dir),
-        "direction": spec.objective.direction, "max_trials": spec.limits.max_trials,
-        "max_parallel": spec.limits.max_parallel, "max_failures": spec.limits.max_failures,
-        "time_limit": spec.limits.time_limit, "enqueue": spec.enqueue,
+        "storage": storage,
+        "job_name": spec.name,
+        "strategy": spec.make_strategy(),
+        "executor": LocalExecutor(),
+        "make_work": _make_work(spec, output_dir),
+        "direction": spec.objective.direction,
+        "max_trials": spec.limits.max_trials,
+        "max_parallel": spec.limits.max_parallel,
+        "max_failures": spec.limits.max_failures,
+        "time_limit": spec.limits.time_limit,
+        "enqueue": spec.enqueue,
+        "stopping_rule": spec.make_stopping_rule(),
+        "objective": spec.objective.metric,
     }
-    resume_hint = f"tuneforge run {job_file} --resume" if job_file else f"tuneforge resume {spec.name}"
+    resume_hint = (
+        f"tuneforge run {job_file} --resume" if job_file else f"tuneforge resume {spec.name}"
+    )
     with LiveView(console, spec) as view:
         try:
             state = Controller(**controller_args, on_progress=view.update).run()
@@ -237,7 +272,7 @@ def _print_summary(console: Console, storage: Storage, record: JobRecord, state:
     console.print(
         f"\nJob [bold]{record.name}[/] {state.value}: {record.reason or ''} — "
         f"{counts[TrialState.COMPLETED]} completed, {counts[TrialState.FAILED]} failed, "
-        f"{counts[TrialState.STOPPED]} stopped."
+        f"{counts[TrialState.STOPPED_EARLY]} stopped early, {counts[TrialState.STOPPED]} stopped."
     )
     best = best_trial(trials, record.direction)
     if best is None:
@@ -260,7 +295,9 @@ def _trials_table(frame: Any, objective: str, title: str | None = None) -> Table
     for column in columns:
         label = column.split(".", 1)[1] if column.startswith(("params.", "metrics.")) else column
         table.add_column(
-            label, no_wrap=column != "reason", overflow="fold" if column == "reason" else "ellipsis",
+            label,
+            no_wrap=column != "reason",
+            overflow="fold" if column == "reason" else "ellipsis",
             justify="right" if column in ("number", "value") else "left",
         )
     for _, row in frame.iterrows():
@@ -283,7 +320,9 @@ def _trials_table(frame: Any, objective: str, title: str | None = None) -> Table
 def run(
     job_file: Annotated[Path, typer.Argument(help="The job file (YAML).", show_default=False)],
     storage: StorageOption = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the job if it exists.")] = False,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the job if it exists.")
+    ] = False,
 ) -> None:
     """Run a tuning job: trials of the job's command, with live progress."""
     with friendly_errors():
@@ -317,19 +356,26 @@ def jobs(
     with friendly_errors():
         _check_choice("--format", format, ("table", "csv", "json"))
         store = open_storage(storage)
-        rows = []
+        rows: list[dict[str, Any]] = []
         for record in store.list_jobs():
             trials = store.trials(record.name)
             best = best_trial(trials, record.direction)
             done = sum(1 for t in trials if t.state.is_finished())
             end = record.finished_at or time.time()
-            rows.append({
-                "name": record.name, "state": record.state.value, "strategy": record.strategy,
-                "done": done, "max_trials": record.max_trials,
-                "best": best.value if best else None, "objective": record.objective,
-                "direction": record.direction, "created": _when(record.created_at),
-                "duration": end - record.created_at,
-            })
+            rows.append(
+                {
+                    "name": record.name,
+                    "state": record.state.value,
+                    "strategy": record.strategy,
+                    "done": done,
+                    "max_trials": record.max_trials,
+                    "best": best.value if best else None,
+                    "objective": record.objective,
+                    "direction": record.direction,
+                    "created": _when(record.created_at),
+                    "duration": end - record.created_at,
+                }
+            )
         if format == "json":
             typer.echo(json.dumps(rows, indent=2))
             return
@@ -340,14 +386,26 @@ def jobs(
             typer.echo(f"No jobs in {store.url}.")
             return
         table = Table()
-        for column in ("name", "state", "strategy", "progress", "best", "objective", "created",
-                       "duration"):
+        for column in (
+            "name",
+            "state",
+            "strategy",
+            "progress",
+            "best",
+            "objective",
+            "created",
+            "duration",
+        ):
             table.add_column(column)
         for row in rows:
             table.add_row(
-                escape(row["name"]), row["state"], row["strategy"],
-                f"{row['done']}/{row['max_trials']}", _fmt(row["best"]),
-                escape(f"{row['objective']} ({row['direction'][:3]})"), row["created"],
+                escape(row["name"]),
+                row["state"],
+                row["strategy"],
+                f"{row['done']}/{row['max_trials']}",
+                _fmt(row["best"]),
+                escape(f"{row['objective']} ({row['direction'][:3]})"),
+                row["created"],
                 _duration(row["duration"]),
             )
         _stdout().print(table)
@@ -409,9 +467,14 @@ def best(
         if trial is None:
             raise NotFoundError(f"job '{job}' has no completed trial yet.")
         payload = {
-            "job": job, "number": trial.number, "objective": record.objective,
-            "direction": record.direction, "value": trial.value, "params": dict(trial.params),
-            "metrics": dict(trial.metrics), "trial_dir": trial.trial_dir,
+            "job": job,
+            "number": trial.number,
+            "objective": record.objective,
+            "direction": record.direction,
+            "value": trial.value,
+            "params": dict(trial.params),
+            "metrics": dict(trial.metrics),
+            "trial_dir": trial.trial_dir,
         }
         if as_json:
             typer.echo(json.dumps(payload, indent=2))
@@ -432,16 +495,17 @@ def logs(
     job: JobArgument,
     trial: Annotated[int, typer.Argument(help="The trial's number.", show_default=False)],
     storage: StorageOption = None,
-    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines.")] = False,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new lines.")
+    ] = False,
 ) -> None:
     """Print a trial's log (stdout and stderr of its command)."""
     with friendly_errors():
         store = open_storage(storage)
         record = store.get_trial(job, trial)
-        if record.trial_dir is None:
-            if not follow:
-                typer.echo(f"Trial {trial} of '{job}' has not started yet; no log.")
-                return
+        if record.trial_dir is None and not follow:
+            typer.echo(f"Trial {trial} of '{job}' has not started yet; no log.")
+            return
         position = 0
         while True:
             record = store.get_trial(job, trial)
@@ -494,7 +558,7 @@ def export(
         store = open_storage(storage)
         store.get_job(job)
         frame = trials_frame(store.trials(job))
-        export_trials(frame, output, format)  # type: ignore[arg-type]
+        export_trials(frame, output, format)
         typer.echo(f"Wrote {len(frame)} trials to {output}")
 
 
@@ -502,7 +566,9 @@ def export(
 def archive(
     job: JobArgument,
     output: Annotated[Path, typer.Option("-o", "--output", help="The zip file to write.")],
-    best_only: Annotated[bool, typer.Option("--best", help="Only the best trial's folder.")] = False,
+    best_only: Annotated[
+        bool, typer.Option("--best", help="Only the best trial's folder.")
+    ] = False,
     storage: StorageOption = None,
 ) -> None:
     """Zip the job's trial folders (logs, params, metrics, model files) with a trials.csv."""
@@ -566,7 +632,10 @@ def space(
             else:
                 span = f"[{info['low']}, {info['high']}]" + (" log" if info.get("log") else "")
             table.add_row(
-                escape(name), info["type"], escape(span), escape(_fmt(info.get("default"))),
+                escape(name),
+                info["type"],
+                escape(span),
+                escape(_fmt(info.get("default"))),
                 escape(str(info.get("when", ""))),
             )
         console.print(table)

@@ -24,6 +24,7 @@ from typing import Any
 
 from tuneforge.events import MetricObserved, TrialEvent, TrialFinished, TrialStarted
 from tuneforge.executors.base import Executor, Work
+from tuneforge.stopping import StoppingRule, TrialProgress
 from tuneforge.storage import JobState, Storage
 from tuneforge.strategies.base import Strategy
 from tuneforge.trial import Observation, Trial, TrialState
@@ -38,6 +39,7 @@ class Progress:
     n_completed: int
     n_failed: int
     n_stopped: int
+    n_stopped_early: int
     running: tuple[int, ...]
     max_trials: int
     elapsed: float
@@ -46,7 +48,7 @@ class Progress:
 
     @property
     def n_done(self) -> int:
-        return self.n_completed + self.n_failed + self.n_stopped
+        return self.n_completed + self.n_failed + self.n_stopped + self.n_stopped_early
 
 
 @dataclass
@@ -54,12 +56,13 @@ class _Counts:
     completed: int = 0
     failed: int = 0
     stopped: int = 0
+    stopped_early: int = 0
     best: Trial | None = None
     finished: list[Trial] = field(default_factory=list)
 
     @property
     def done(self) -> int:
-        return self.completed + self.failed + self.stopped
+        return self.completed + self.failed + self.stopped + self.stopped_early
 
 
 class Controller:
@@ -79,6 +82,8 @@ class Controller:
         max_failures: int | None = None,
         time_limit: float | None = None,
         enqueue: Sequence[Mapping[str, Any]] = (),
+        stopping_rule: StoppingRule | None = None,
+        objective: str | None = None,
         on_progress: Callable[[Progress], None] | None = None,
         clock: Callable[[], float] = time.time,
         poll_interval: float = 0.2,
@@ -93,6 +98,10 @@ class Controller:
         self.max_parallel = max_parallel
         self.max_failures = max_failures
         self.time_limit = time_limit
+        self.stopping_rule = stopping_rule
+        self.objective = objective
+        if stopping_rule is not None and objective is None:
+            raise ValueError("a stopping rule needs the objective's metric name")
         self.on_progress = on_progress
         self.clock = clock
         self.poll_interval = poll_interval
@@ -102,6 +111,9 @@ class Controller:
         self._exhausted = False
         self._end: tuple[JobState, str | None] | None = None
         self._observations: dict[int, list[Observation]] = {}
+        # The objective's curve of every trial, read by the stopping rule.
+        self._curves: dict[int, TrialProgress] = {}
+        self._stopping: set[int] = set()
         self._started = clock()
 
     # -- the loop --------------------------------------------------------------------------
@@ -139,13 +151,30 @@ class Controller:
             if trial.state.is_active():
                 # A controller that died left it behind; nobody is watching it any more.
                 self.storage.finish_trial(
-                    self.job_name, trial.number, state=TrialState.INTERRUPTED,
-                    value=None, reason="the controller ended while the trial ran",
-                    log_tail=trial.log_tail, time=self.clock(),
+                    self.job_name,
+                    trial.number,
+                    state=TrialState.INTERRUPTED,
+                    value=None,
+                    reason="the controller ended while the trial ran",
+                    log_tail=trial.log_tail,
+                    time=self.clock(),
                 )
         trials = self.storage.trials(self.job_name)
         if trials:
             self.strategy.restore(trials)
+        if self.stopping_rule is not None:
+            for trial in trials:
+                if trial.state.is_finished():
+                    self._curves[trial.number] = self._curve(
+                        trial.number,
+                        trial.state,
+                        [
+                            (o.step, o.value)
+                            for o in self.storage.metric_series(
+                                self.job_name, trial.number, self.objective
+                            )
+                        ],
+                    )
         n_enqueued = sum(1 for t in trials if t.origin == "enqueued")
         self._enqueued = self._enqueued[n_enqueued:]
         for trial in trials:
@@ -193,25 +222,63 @@ class Controller:
         for event in events:
             if isinstance(event, TrialStarted):
                 self.storage.start_trial(
-                    self.job_name, event.number, trial_dir=event.trial_dir, pid=event.pid,
+                    self.job_name,
+                    event.number,
+                    trial_dir=event.trial_dir,
+                    pid=event.pid,
                     time=event.time,
                 )
             elif isinstance(event, MetricObserved):
                 self._observations.setdefault(event.number, []).append(event.observation)
+                if event.observation.metric == self.objective:
+                    self._consider_stopping(event.number, event.observation)
             elif isinstance(event, TrialFinished):
                 self._flush_observations()
                 outcome = event.outcome
                 self.storage.finish_trial(
-                    self.job_name, event.number, state=outcome.state, value=outcome.value,
-                    reason=outcome.reason, log_tail=outcome.log_tail, time=event.time,
+                    self.job_name,
+                    event.number,
+                    state=outcome.state,
+                    value=outcome.value,
+                    reason=outcome.reason,
+                    log_tail=outcome.log_tail,
+                    time=event.time,
                 )
                 trial = self.storage.get_trial(self.job_name, event.number)
+                self._stopping.discard(event.number)
                 if trial.state is TrialState.INTERRUPTED:
+                    self._curves.pop(event.number, None)
                     continue
+                if event.number in self._curves:
+                    self._curves[event.number] = self._curve(
+                        event.number, trial.state, self._curves[event.number].series
+                    )
                 self.strategy.tell(trial)
                 self._count(trial)
         self._flush_observations()
         self._notify()
+
+    @staticmethod
+    def _curve(
+        number: int, state: TrialState, series: Sequence[tuple[int, float]]
+    ) -> TrialProgress:
+        return TrialProgress(number, state, tuple(series))
+
+    def _consider_stopping(self, number: int, observation: Observation) -> None:
+        """Ask the stopping rule about a trial whose objective just got a new value."""
+        if self.stopping_rule is None:
+            return
+        previous = self._curves.get(number)
+        series = (*(previous.series if previous else ()), (observation.step, observation.value))
+        progress = self._curve(number, TrialState.RUNNING, series)
+        self._curves[number] = progress
+        if number in self._stopping or number not in self.executor.running:
+            return
+        history = [curve for n, curve in self._curves.items() if n != number]
+        decision = self.stopping_rule.decide(progress, history)
+        if decision.stop:
+            self._stopping.add(number)
+            self.executor.stop(number, decision.reason or "stopped early", TrialState.STOPPED_EARLY)
 
     def _flush_observations(self) -> None:
         for number, observations in self._observations.items():
@@ -229,6 +296,8 @@ class Controller:
             counts.failed += 1
         elif trial.state is TrialState.STOPPED:
             counts.stopped += 1
+        elif trial.state is TrialState.STOPPED_EARLY:
+            counts.stopped_early += 1
         counts.finished.append(trial)
 
     def _better(self, trial: Trial) -> bool:
@@ -246,9 +315,14 @@ class Controller:
         counts = self._counts
         self.on_progress(
             Progress(
-                n_completed=counts.completed, n_failed=counts.failed, n_stopped=counts.stopped,
-                running=tuple(sorted(self.executor.running)), max_trials=self.max_trials,
-                elapsed=self.clock() - self._started, best=counts.best,
+                n_completed=counts.completed,
+                n_failed=counts.failed,
+                n_stopped=counts.stopped,
+                n_stopped_early=counts.stopped_early,
+                running=tuple(sorted(self.executor.running)),
+                max_trials=self.max_trials,
+                elapsed=self.clock() - self._started,
+                best=counts.best,
                 finished=tuple(counts.finished),
             )
         )

@@ -40,13 +40,12 @@ from tuneforge.metrics import MetricDefinition, check_metric_definition
 from tuneforge.runner import TemplateSpec
 from tuneforge.space import Scalar, SearchSpace, load_space_file, space_from_mapping
 from tuneforge.space.conditions import Condition, condition_from_mapping
+from tuneforge.stopping import StoppingRule, available_rules, make_stopping_rule
 from tuneforge.strategies import Strategy, available_strategies, make_strategy
 from tuneforge.strategies.design import read_design_csv
 
 #: Suffixes dropped from a template's file name to name the file it fills.
 TEMPLATE_SUFFIXES = (".in", ".tmpl", ".template")
-#: The values ``early_stopping`` accepts (the rules themselves live in ``tuneforge.stopping``).
-EARLY_STOPPING = ("off", "auto", "asha")
 DIRECTIONS = ("minimize", "maximize")
 
 _JOB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -106,6 +105,7 @@ class JobSpec:
     strategy: str
     strategy_options: Mapping[str, Any]
     early_stopping: str
+    early_stopping_options: Mapping[str, Any]
     limits: Limits
     storage: str | None
     seed: int | None
@@ -117,6 +117,12 @@ class JobSpec:
         """A fresh strategy for this job (seeded, with its options)."""
         return make_strategy(
             self.strategy, self.space, seed=self.seed, options=self.strategy_options
+        )
+
+    def make_stopping_rule(self) -> StoppingRule | None:
+        """The job's early-stopping rule, or ``None`` when it is off."""
+        return make_stopping_rule(
+            self.early_stopping, self.objective.direction, self.early_stopping_options
         )
 
 
@@ -253,8 +259,7 @@ def _template_target(value: Any) -> str | None:
 def _env_name(value: Any) -> str:
     if not isinstance(value, str) or not value or "=" in value or "\0" in value:
         raise ValueError(
-            f"invalid environment variable name, got {value!r}; use a non-empty name "
-            f"without '='."
+            f"invalid environment variable name, got {value!r}; use a non-empty name without '='."
         )
     return value
 
@@ -262,9 +267,7 @@ def _env_name(value: Any) -> str:
 def _env_value(value: Any) -> str:
     if isinstance(value, str | int | float | bool):
         return placeholders.format_value(value) if not isinstance(value, str) else value
-    raise ValueError(
-        f"expected a string or a number, got {value!r}; environment values are text."
-    )
+    raise ValueError(f"expected a string or a number, got {value!r}; environment values are text.")
 
 
 def _static_value(value: Any) -> Scalar:
@@ -276,14 +279,24 @@ def _static_value(value: Any) -> Scalar:
     )
 
 
-def _early_stopping(value: Any) -> str:
+def _early_stopping(value: Any) -> dict[str, Any]:
+    """``off`` / ``auto`` / ``asha``, or ``{rule: asha, reduction_factor: 3, ...}``."""
     if value is False:  # YAML reads a bare `off` as false
-        return "off"
-    text = value.strip().lower() if isinstance(value, str) else value
-    if text not in EARLY_STOPPING:
-        why = " (YAML reads a bare on or yes as true)" if value is True else ""
-        raise ValueError(f"expected off, auto or asha, got {value!r}{why}.")
-    return str(text)
+        return {"rule": "off"}
+    if isinstance(value, Mapping):
+        rule = value.get("rule")
+        options = {str(k): v for k, v in value.items() if k != "rule"}
+    else:
+        rule, options = value, {}
+    rule = rule.strip().lower() if isinstance(rule, str) else rule
+    valid = available_rules()
+    if rule not in valid:
+        why = " (YAML reads a bare on or yes as true)" if rule is True else ""
+        raise ValueError(
+            f"expected one of {', '.join(valid)} (or a mapping with 'rule:' and its options), "
+            f"got {value!r}{why}."
+        )
+    return {"rule": rule, **options}
 
 
 def _design(value: Any) -> str | list[dict[str, Any]] | None:
@@ -421,7 +434,7 @@ class _JobModel(_Section):
     design: Annotated[Any, BeforeValidator(_design)] = None
     enqueue_default: Annotated[bool, BeforeValidator(_bool)] = False
     enqueue: Annotated[list[dict[str, Any]], _or_empty(list)] = []
-    early_stopping: Annotated[str, BeforeValidator(_early_stopping)] = "off"
+    early_stopping: Annotated[dict[str, Any], BeforeValidator(_early_stopping)] = {"rule": "off"}
     limits: Annotated[_LimitsModel, _or_empty(dict)] = _LimitsModel()
     storage: Annotated[str | None, BeforeValidator(_storage)] = None
     output_dir: _Text = None
@@ -605,6 +618,7 @@ class _Assembly:
         self.check_placeholders(templates)
         options = self.strategy_options()
         self.check_strategy(options)
+        self.check_early_stopping()
         enqueue = self.enqueue()
         if self.problems:
             raise ConfigError(self.problems)
@@ -628,7 +642,8 @@ class _Assembly:
             output_dir=m.output_dir,
             strategy=m.strategy,
             strategy_options=options,
-            early_stopping=m.early_stopping,
+            early_stopping=m.early_stopping["rule"],
+            early_stopping_options={k: v for k, v in m.early_stopping.items() if k != "rule"},
             limits=Limits(
                 max_trials=limits.max_trials,
                 max_parallel=limits.max_parallel,
@@ -642,6 +657,15 @@ class _Assembly:
             document=document,
             base_dir=str(self.base_dir),
         )
+
+    def check_early_stopping(self) -> None:
+        if not self.ok("early_stopping", "objective") or self.model.objective is None:
+            return
+        settings = dict(self.model.early_stopping)
+        try:
+            make_stopping_rule(settings.pop("rule"), self.model.objective.direction, settings)
+        except ConfigError as exc:
+            self.problems.extend(exc.problems)
 
     # -- the search space ---------------------------------------------------------------------
     def read_space(self) -> None:
@@ -826,8 +850,7 @@ class _Assembly:
             name = placeholder.name
             if name not in known:
                 line = (
-                    f"{where}: placeholder ${{{name}}} has no parameter; known: "
-                    f"{', '.join(known)}"
+                    f"{where}: placeholder ${{{name}}} has no parameter; known: {', '.join(known)}"
                 )
                 hint = _did_you_mean(name, known)
                 line += hint if hint else "."

@@ -62,9 +62,7 @@ def as_search_space(space: SearchSpace | Mapping[str, Any]) -> SearchSpace:
     return SearchSpace(parameters, static=static)
 
 
-def _function_work(
-    objective: Objective, number: int, params: dict[str, Any], metric: str
-) -> Work:
+def _function_work(objective: Objective, number: int, params: dict[str, Any], metric: str) -> Work:
     def work(emit: Emit, stop: StopSignal) -> TrialOutcome:
         emit(TrialStarted(number, time.time()))
         result = objective(dict(params))
@@ -73,7 +71,8 @@ def _function_work(
             values = {str(k): float(v) for k, v in result.items()}
             if metric not in values:
                 return TrialOutcome(
-                    TrialState.FAILED, metrics=values,
+                    TrialState.FAILED,
+                    metrics=values,
                     reason=f"the objective returned {sorted(values)} without the metric {metric!r}",
                 )
         else:
@@ -128,26 +127,45 @@ def optimize(
     store = storage if isinstance(storage, Storage) else Storage(storage or "sqlite://")
     name = job_name or f"optimize-{uuid.uuid4().hex[:8]}"
     document = {
-        "name": name, "source": "tuneforge.optimize", "strategy": strategy,
-        "strategy_options": dict(strategy_options or {}), "seed": seed,
-        "space": search_space.to_dict(), "objective": {"metric": metric, "direction": direction},
+        "name": name,
+        "source": "tuneforge.optimize",
+        "strategy": strategy,
+        "strategy_options": dict(strategy_options or {}),
+        "seed": seed,
+        "space": search_space.to_dict(),
+        "objective": {"metric": metric, "direction": direction},
     }
     if resume and name in {job.name for job in store.list_jobs()}:
         store.get_job(name)
     else:
         store.create_job(
-            name, document=document, base_dir="", objective=metric, direction=direction,
-            strategy=strategy, max_trials=max_trials, output_dir=None,
+            name,
+            document=document,
+            base_dir="",
+            objective=metric,
+            direction=direction,
+            strategy=strategy,
+            max_trials=max_trials,
+            output_dir=None,
         )
 
     def make_work(number: int, params: Mapping[str, Any]) -> Work:
         return _function_work(objective, number, {**search_space.static, **params}, metric)
 
     controller = Controller(
-        storage=store, job_name=name, strategy=chosen, executor=LocalExecutor(),
-        make_work=make_work, direction=direction, max_trials=max_trials, max_parallel=n_jobs,
-        max_failures=max_failures, time_limit=time_limit, enqueue=queued,
-        on_progress=on_progress, poll_interval=0.05,
+        storage=store,
+        job_name=name,
+        strategy=chosen,
+        executor=LocalExecutor(),
+        make_work=make_work,
+        direction=direction,
+        max_trials=max_trials,
+        max_parallel=n_jobs,
+        max_failures=max_failures,
+        time_limit=time_limit,
+        enqueue=queued,
+        on_progress=on_progress,
+        poll_interval=0.05,
     )
     controller.run()
     return OptimizeResult(name, direction, store.trials(name), store.url)

@@ -44,8 +44,7 @@ def report(step: int | None = None, **metrics: float) -> None:
     for name, value in metrics.items():
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise TypeError(
-                f"report(): metric {name!r} must be a number, "
-                f"got {type(value).__name__} {value!r}."
+                f"report(): metric {name!r} must be a number, got {type(value).__name__} {value!r}."
             )
         values[name] = float(value)
     if step is not None:
@@ -70,6 +69,6 @@ def _append(path: str, data: bytes) -> None:
     try:
         view = memoryview(data)
         while view:
-            view = view[os.write(fd, view):]
+            view = view[os.write(fd, view) :]
     finally:
         os.close(fd)

@@ -91,9 +91,7 @@ class RunSpec:
     stop_grace: float = 5.0  # seconds between SIGTERM and SIGKILL
 
 
-def run_trial(
-    spec: RunSpec, emit: Callable[[TrialEvent], None], stop: StopSignal
-) -> TrialOutcome:
+def run_trial(spec: RunSpec, emit: Callable[[TrialEvent], None], stop: StopSignal) -> TrialOutcome:
     """Run ``spec``'s command to the end, emitting events as it goes, and say how it ended.
 
     Emits :class:`TrialStarted` once the process runs and :class:`MetricObserved` for each
@@ -131,7 +129,9 @@ def run_trial(
             reason = f"could not start {argv[0]!r}: {_describe(exc)}"
             session.note(reason)
             return TrialOutcome(
-                TrialState.FAILED, reason=reason, log_tail=session.log_tail(),
+                TrialState.FAILED,
+                reason=reason,
+                log_tail=session.log_tail(),
                 metrics=reader.last_values(),
             )
         try:
@@ -275,7 +275,10 @@ class _Session:
     """One trial's output: the log file, the tail, line splitting and the metric sinks."""
 
     def __init__(
-        self, number: int, trial_dir: str, reader: MetricReader,
+        self,
+        number: int,
+        trial_dir: str,
+        reader: MetricReader,
         emit: Callable[[TrialEvent], None],
     ) -> None:
         self.number = number
@@ -303,7 +306,7 @@ class _Session:
         self.log.flush()
         start = 0
         for brk in _LINE_BREAK.finditer(data):
-            piece = data[start:brk.start()]
+            piece = data[start : brk.start()]
             start = brk.end()
             after_cr, self._after_cr = self._after_cr, brk.group() == b"\r"
             # A "\r" on an empty line shows nothing, and "\r" ending one chunk with "\n"
@@ -476,8 +479,12 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
 
 
 def _outcome(
-    spec: RunSpec, stop: StopSignal, ending: str | None, returncode: int | None,
-    reader: MetricReader, session: _Session,
+    spec: RunSpec,
+    stop: StopSignal,
+    ending: str | None,
+    returncode: int | None,
+    reader: MetricReader,
+    session: _Session,
 ) -> TrialOutcome:
     metrics = reader.last_values()
     tail = session.log_tail()

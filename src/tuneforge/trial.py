@@ -16,9 +16,10 @@ from typing import Any
 class TrialState(enum.Enum):
     """Where a trial is in its life.
 
-    ``STOPPED`` is a stop asked for by a person (``tuneforge stop --trial``) and counts
-    toward ``max_trials``; ``INTERRUPTED`` is a trial cut short by the controller itself
-    ending (Ctrl-C, a crash) and is run again on resume.
+    ``STOPPED`` is a stop asked for by a person (``tuneforge stop --trial``) and
+    ``STOPPED_EARLY`` one decided by the early-stopping rule; both count toward
+    ``max_trials``. ``INTERRUPTED`` is a trial cut short by the controller itself ending
+    (Ctrl-C, a crash) and is run again on resume.
     """
 
     PENDING = "pending"
@@ -26,11 +27,17 @@ class TrialState(enum.Enum):
     COMPLETED = "completed"
     FAILED = "failed"
     STOPPED = "stopped"
+    STOPPED_EARLY = "stopped_early"
     INTERRUPTED = "interrupted"
 
     def is_finished(self) -> bool:
         """Finished trials never change again and count toward ``max_trials``."""
-        return self in (TrialState.COMPLETED, TrialState.FAILED, TrialState.STOPPED)
+        return self in (
+            TrialState.COMPLETED,
+            TrialState.FAILED,
+            TrialState.STOPPED,
+            TrialState.STOPPED_EARLY,
+        )
 
     def is_active(self) -> bool:
         return self in (TrialState.PENDING, TrialState.RUNNING)

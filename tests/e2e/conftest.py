@@ -97,8 +97,12 @@ class Cli:
     def spawn(self, *args: str) -> subprocess.Popen[str]:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         return subprocess.Popen(
-            [sys.executable, "-m", "tuneforge", *args], cwd=self.workspace, env=env,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            [sys.executable, "-m", "tuneforge", *args],
+            cwd=self.workspace,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 30.0) -> None:

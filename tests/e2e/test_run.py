@@ -73,7 +73,9 @@ def test_sobol_job_completes(make_job: MakeJob, cli: Cli) -> None:
     assert len(xs) == 4 and xs[0] < 0.5 < xs[-1]
 
 
-def test_design_job_runs_the_csv_rows_in_order(make_job: MakeJob, cli: Cli, workspace: Path) -> None:
+def test_design_job_runs_the_csv_rows_in_order(
+    make_job: MakeJob, cli: Cli, workspace: Path
+) -> None:
     """A CSV design runs exactly its rows, in order, then the job ends."""
     (workspace / "design.csv").write_text("x\n0.1\n0.9\n0.3\n")
     job = make_job("doe", strategy="design", design="design.csv", limits={"max_trials": 10})
@@ -161,7 +163,9 @@ def test_stop_from_another_process_ends_the_running_job(make_job: MakeJob, cli: 
         process.kill()
     assert process.returncode == 0, output
     assert _states(cli, "long") == ["stopped", "stopped"]
-    assert {j["name"]: j["state"] for j in cli.json("jobs", "--format", "json")}["long"] == "stopped"
+    assert {j["name"]: j["state"] for j in cli.json("jobs", "--format", "json")}[
+        "long"
+    ] == "stopped"
     assert not _alive(child_pid)
 
 
@@ -230,7 +234,9 @@ def test_an_existing_job_name_is_refused_without_resume(make_job: MakeJob, cli: 
     assert "already exists" in again.output and "--resume" in again.output
 
 
-def test_parameter_values_are_never_run_by_a_shell(make_job: MakeJob, cli: Cli, workspace: Path) -> None:
+def test_parameter_values_are_never_run_by_a_shell(
+    make_job: MakeJob, cli: Cli, workspace: Path
+) -> None:
     """A categorical value full of shell syntax reaches the script as one literal argument."""
     evil = "a; touch pwned $(touch pwned2) `touch pwned3` ${x} \"q' \n日本"
     job = make_job(
@@ -249,7 +255,9 @@ def test_parameter_values_are_never_run_by_a_shell(make_job: MakeJob, cli: Cli, 
     assert not any((workspace / name).exists() for name in ("pwned", "pwned2", "pwned3"))
 
 
-def test_bad_job_file_exits_2_and_writes_nothing(make_job: MakeJob, cli: Cli, workspace: Path) -> None:
+def test_bad_job_file_exits_2_and_writes_nothing(
+    make_job: MakeJob, cli: Cli, workspace: Path
+) -> None:
     """An invalid job file gets a one-line error per problem, exit 2, and no storage."""
     job = make_job(limits={"max_trials": 0, "max_parallel": 2})
     result = cli("run", str(job))

@@ -32,14 +32,31 @@ def test_digits_train_prints_epochs_and_saves_the_model(tmp_path: Path) -> None:
     """train.py prints one val_acc line per epoch, then test_acc, and pickles the model."""
     script = EXAMPLES / "digits-mlp" / "train.py"
     out = run(
-        [str(script), "--lr", "0.01", "--batch-size", "32", "--optimizer", "sgd",
-         "--momentum", "0.9", "--alpha", "0.0001", "--hidden", "32", "--epochs", "3"],
+        [
+            str(script),
+            "--lr",
+            "0.01",
+            "--batch-size",
+            "32",
+            "--optimizer",
+            "sgd",
+            "--momentum",
+            "0.9",
+            "--alpha",
+            "0.0001",
+            "--hidden",
+            "32",
+            "--epochs",
+            "3",
+        ],
         cwd=tmp_path,
         TUNEFORGE_TRIAL_DIR=str(tmp_path),
     )
     lines = out.splitlines()
     assert [re.fullmatch(r"epoch=(\d+) val_acc=[0-9.]+", line)[1] for line in lines[:3]] == [
-        "1", "2", "3"
+        "1",
+        "2",
+        "3",
     ]
     test_acc = re.fullmatch(r"test_acc=([0-9.]+)", lines[3])
     assert test_acc is not None and 0.5 < float(test_acc[1]) <= 1.0
@@ -51,8 +68,14 @@ def test_digits_train_prints_epochs_and_saves_the_model(tmp_path: Path) -> None:
 def test_template_fills_and_runs(tmp_path: Path) -> None:
     """The filled template prints rmse and r2 as name<TAB>value lines."""
     template = (EXAMPLES / "template" / "train.py.in").read_text()
-    values = {"n_estimators": 30, "learning_rate": 0.1, "max_depth": 2, "subsample": 0.8,
-              "loss": "huber", "seed": 0}
+    values = {
+        "n_estimators": 30,
+        "learning_rate": 0.1,
+        "max_depth": 2,
+        "subsample": 0.8,
+        "loss": "huber",
+        "seed": 0,
+    }
     (tmp_path / "train.py").write_text(placeholders.fill(template, values))
     out = run(["train.py"], cwd=tmp_path)
     metrics = dict(line.split("\t") for line in out.splitlines())
@@ -63,8 +86,10 @@ def test_template_fills_and_runs(tmp_path: Path) -> None:
 def test_smac_wrapper_prints_the_result_line(tmp_path: Path) -> None:
     """The wrapper answers SMAC's call convention with its result line (Branin's minimum here)."""
     script = EXAMPLES / "smac-wrapper" / "branin_wrapper.py"
-    out = run([str(script), "branin", "0", "10", "0", "7", "-x1", "3.14159265", "-x2", "2.275"],
-              cwd=tmp_path)
+    out = run(
+        [str(script), "branin", "0", "10", "0", "7", "-x1", "3.14159265", "-x2", "2.275"],
+        cwd=tmp_path,
+    )
     match = re.fullmatch(
         r"Result of this algorithm run: SUCCESS, ([0-9.]+), 0, ([0-9.]+), 7", out.strip()
     )

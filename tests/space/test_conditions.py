@@ -25,8 +25,13 @@ def test_equals() -> None:
 
 def test_comparisons_on_an_absent_parameter_are_false() -> None:
     """A parameter missing from the configuration (inactive) makes every comparison false."""
-    for condition in (Equals("x", 1), NotEquals("x", 1), InSet("x", (1, 2)), LessThan("x", 5),
-                      GreaterThan("x", 0)):
+    for condition in (
+        Equals("x", 1),
+        NotEquals("x", 1),
+        InSet("x", (1, 2)),
+        LessThan("x", 5),
+        GreaterThan("x", 0),
+    ):
         assert not condition.evaluate({"y": 1})
 
 
@@ -88,10 +93,14 @@ def test_names_lists_every_parameter_read() -> None:
         (InSet("layers", (2, 3)), "layers in {2, 3}"),
         (LessThan("lr", 0.1), "lr < 0.1"),
         (GreaterThan("n", 1), "n > 1"),
-        (AllOf((Equals("a", 1), AnyOf((Equals("b", 2), Equals("c", 3))))),
-         "a == 1 && (b == 2 || c == 3)"),
-        (AnyOf((Equals("a", 1), AllOf((Equals("b", 2), Equals("c", 3))))),
-         "a == 1 || (b == 2 && c == 3)"),
+        (
+            AllOf((Equals("a", 1), AnyOf((Equals("b", 2), Equals("c", 3))))),
+            "a == 1 && (b == 2 || c == 3)",
+        ),
+        (
+            AnyOf((Equals("a", 1), AllOf((Equals("b", 2), Equals("c", 3))))),
+            "a == 1 || (b == 2 && c == 3)",
+        ),
     ],
 )
 def test_describe(condition: object, text: str) -> None:
@@ -127,10 +136,16 @@ def test_when_mapping_forms() -> None:
 @pytest.mark.parametrize(
     ("when", "message"),
     [
-        ({}, "parameters.m.when must be a non-empty mapping of parameter name to value or list "
-             "of values, got {}."),
-        ("sgd", "parameters.m.when must be a non-empty mapping of parameter name to value or "
-                "list of values, got 'sgd'."),
+        (
+            {},
+            "parameters.m.when must be a non-empty mapping of parameter name to value or list "
+            "of values, got {}.",
+        ),
+        (
+            "sgd",
+            "parameters.m.when must be a non-empty mapping of parameter name to value or "
+            "list of values, got 'sgd'.",
+        ),
         ({"opt": []}, "parameters.m.when.opt must list at least one value."),
         ({1: "sgd"}, "parameters.m.when: parameter names must be strings, got 1."),
     ],

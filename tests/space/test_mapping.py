@@ -64,24 +64,42 @@ def test_reads_conditions_static_values_and_forbidden_clauses() -> None:
 @pytest.mark.parametrize(
     ("entry", "message"),
     [
-        ({"type": "float", "low": 1.0, "high": 0.5},
-         "parameters.lr.low: 'low < high' must hold, but got low=1.0, high=0.5."),
-        ({"type": "float", "low": 0.0, "high": 1.0, "log": True},
-         "parameters.lr.low: a log scale needs low > 0, but got low=0.0."),
-        ({"type": "float", "low": 0.0, "high": "big"},
-         "parameters.lr.high: 'high' must be a finite number, got 'big'."),
-        ({"type": "int", "low": 1.5, "high": 3},
-         "parameters.lr.low: 'low' must be an integer, got 1.5."),
-        ({"type": "float", "low": 0.0, "high": 1.0, "default": 2.0},
-         "parameters.lr.default: default must lie in [0.0, 1.0], got 2.0."),
-        ({"type": "categorical", "values": []},
-         "parameters.lr.values: 'values' must not be empty."),
-        ({"type": "categorical", "values": ["a", "b", "a"]},
-         "parameters.lr.values: duplicate value 'a' in ['a', 'b', 'a']."),
-        ({"type": "categorical", "values": ["a"], "default": "z"},
-         "parameters.lr.default: default must be one of ['a'], got 'z'."),
-        ({"type": "float", "low": 0.0, "high": 1.0, "log": "yes"},
-         "parameters.lr.log: expected true or false, got 'yes'."),
+        (
+            {"type": "float", "low": 1.0, "high": 0.5},
+            "parameters.lr.low: 'low < high' must hold, but got low=1.0, high=0.5.",
+        ),
+        (
+            {"type": "float", "low": 0.0, "high": 1.0, "log": True},
+            "parameters.lr.low: a log scale needs low > 0, but got low=0.0.",
+        ),
+        (
+            {"type": "float", "low": 0.0, "high": "big"},
+            "parameters.lr.high: 'high' must be a finite number, got 'big'.",
+        ),
+        (
+            {"type": "int", "low": 1.5, "high": 3},
+            "parameters.lr.low: 'low' must be an integer, got 1.5.",
+        ),
+        (
+            {"type": "float", "low": 0.0, "high": 1.0, "default": 2.0},
+            "parameters.lr.default: default must lie in [0.0, 1.0], got 2.0.",
+        ),
+        (
+            {"type": "categorical", "values": []},
+            "parameters.lr.values: 'values' must not be empty.",
+        ),
+        (
+            {"type": "categorical", "values": ["a", "b", "a"]},
+            "parameters.lr.values: duplicate value 'a' in ['a', 'b', 'a'].",
+        ),
+        (
+            {"type": "categorical", "values": ["a"], "default": "z"},
+            "parameters.lr.default: default must be one of ['a'], got 'z'.",
+        ),
+        (
+            {"type": "float", "low": 0.0, "high": 1.0, "log": "yes"},
+            "parameters.lr.log: expected true or false, got 'yes'.",
+        ),
     ],
 )
 def test_invalid_values_are_reported_with_their_field_path(

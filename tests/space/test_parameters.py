@@ -39,8 +39,13 @@ def test_log_scale_needs_positive_low(kind: type[Float] | type[Int], low: int) -
 
 @pytest.mark.parametrize(
     ("low", "high", "field", "bad"),
-    [(math.inf, 1.0, "low", "inf"), (0.0, math.nan, "high", "nan"), ("0", 1.0, "low", "'0'"),
-     (0.0, True, "high", "True"), (None, 1.0, "low", "None")],
+    [
+        (math.inf, 1.0, "low", "inf"),
+        (0.0, math.nan, "high", "nan"),
+        ("0", 1.0, "low", "'0'"),
+        (0.0, True, "high", "True"),
+        (None, 1.0, "low", "None"),
+    ],
 )
 def test_float_bounds_must_be_finite_numbers(
     low: object, high: object, field: str, bad: str
@@ -66,12 +71,18 @@ def test_int_bounds_must_be_integers() -> None:
     ("parameter", "default", "message"),
     [
         (lambda d: Float(0.0, 1.0, default=d), 2.0, "default must lie in [0.0, 1.0], got 2.0."),
-        (lambda d: Float(0.0, 1.0, default=d), "a",
-         "default must be a finite number in [0.0, 1.0], got 'a'."),
+        (
+            lambda d: Float(0.0, 1.0, default=d),
+            "a",
+            "default must be a finite number in [0.0, 1.0], got 'a'.",
+        ),
         (lambda d: Int(1, 3, default=d), 7, "default must lie in [1, 3], got 7."),
         (lambda d: Int(1, 3, default=d), 2.5, "default must be an integer in [1, 3], got 2.5."),
-        (lambda d: Categorical(["a", "b"], default=d), "c",
-         "default must be one of ['a', 'b'], got 'c'."),
+        (
+            lambda d: Categorical(["a", "b"], default=d),
+            "c",
+            "default must be one of ['a', 'b'], got 'c'.",
+        ),
     ],
 )
 def test_default_must_be_a_valid_value(parameter: object, default: object, message: str) -> None:
@@ -118,12 +129,18 @@ def test_booleans_strings_and_numbers_are_different_values() -> None:
     [
         ("abc", "Categorical: 'values' must be a list, got 'abc'."),
         ({"a", "b"}, "Categorical: 'values' must be a list, got "),
-        ([None], "Categorical: each value must be a string, a finite number or a boolean, "
-                 "got None."),
-        ([1.0, math.nan], "Categorical: each value must be a string, a finite number or a boolean, "
-                          "got nan."),
-        ([[1, 2]], "Categorical: each value must be a string, a finite number or a boolean, "
-                   "got [1, 2]."),
+        (
+            [None],
+            "Categorical: each value must be a string, a finite number or a boolean, got None.",
+        ),
+        (
+            [1.0, math.nan],
+            "Categorical: each value must be a string, a finite number or a boolean, got nan.",
+        ),
+        (
+            [[1, 2]],
+            "Categorical: each value must be a string, a finite number or a boolean, got [1, 2].",
+        ),
     ],
 )
 def test_categorical_values_must_be_a_list_of_scalars(values: object, message: str) -> None:
@@ -287,13 +304,24 @@ def test_grid_needs_at_least_one_point(parameter: Parameter) -> None:
 def test_to_dict_has_the_job_file_shape() -> None:
     """to_dict gives a job file's parameters entry, with the default and the condition."""
     assert Float(0.0, 1.0, log=False).to_dict() == {
-        "type": "float", "low": 0.0, "high": 1.0, "log": False, "default": 0.5
+        "type": "float",
+        "low": 0.0,
+        "high": 1.0,
+        "log": False,
+        "default": 0.5,
     }
     assert Int(1, 3, when={"a": "x"}).to_dict() == {
-        "type": "int", "low": 1, "high": 3, "log": False, "default": 2, "when": "a == 'x'"
+        "type": "int",
+        "low": 1,
+        "high": 3,
+        "log": False,
+        "default": 2,
+        "when": "a == 'x'",
     }
     assert Categorical(["s", "m", "l"], ordered=True).to_dict() == {
-        "type": "ordinal", "values": ["s", "m", "l"], "default": "s"
+        "type": "ordinal",
+        "values": ["s", "m", "l"],
+        "default": "s",
     }
 
 
@@ -321,17 +349,25 @@ def floats(draw: st.DrawFn) -> Float:
 @st.composite
 def ints(draw: st.DrawFn) -> Int:
     log = draw(st.booleans())
-    low = draw(st.integers(min_value=1 if log else -10**6, max_value=10**6))
+    low = draw(st.integers(min_value=1 if log else -(10**6), max_value=10**6))
     return Int(low, low + draw(st.integers(min_value=1, max_value=10**6)), log=log)
 
 
 scalars = st.one_of(
-    st.text(max_size=5), st.integers(-100, 100), st.booleans(),
+    st.text(max_size=5),
+    st.integers(-100, 100),
+    st.booleans(),
     st.floats(allow_nan=False, allow_infinity=False, min_value=-1e6, max_value=1e6),
 )
-categoricals = st.lists(scalars, min_size=1, max_size=8, unique_by=lambda v: (
-    "bool" if isinstance(v, bool) else "str" if isinstance(v, str) else "number", v
-)).map(Categorical)
+categoricals = st.lists(
+    scalars,
+    min_size=1,
+    max_size=8,
+    unique_by=lambda v: (
+        "bool" if isinstance(v, bool) else "str" if isinstance(v, str) else "number",
+        v,
+    ),
+).map(Categorical)
 parameters = st.one_of(floats(), ints(), categoricals)
 any_u = st.floats(allow_nan=False)
 

@@ -193,19 +193,29 @@ def test_check_returns_the_canonical_configuration_in_order() -> None:
 @pytest.mark.parametrize(
     ("config", "message"),
     [
-        ({"lr": 0.01, "optimizer": "adam", "layers": 2, "dropout": 0.1},
-         "unknown parameter(s) ['dropout']; known: ['lr', 'optimizer', 'momentum', 'nesterov', "
-         "'layers']."),
-        ({"lr": 0.01, "optimizer": "sgd", "layers": 2},
-         "parameter 'momentum' is active but has no value."),
-        ({"lr": 0.01, "optimizer": "adam", "momentum": 0.5, "layers": 2},
-         "parameter 'momentum' is inactive here (optimizer == 'sgd') but was given 0.5; "
-         "leave it out."),
-        ({"lr": 1.0, "optimizer": "adam", "layers": 2},
-         "parameter 'lr' must lie in [1e-05, 0.1], got 1.0."),
-        ({"lr": 0.01, "optimizer": "adam", "layers": 4},
-         "configuration {'lr': 0.01, 'optimizer': 'adam', 'layers': 4} is forbidden by "
-         "'optimizer == 'adam' && layers == 4'."),
+        (
+            {"lr": 0.01, "optimizer": "adam", "layers": 2, "dropout": 0.1},
+            "unknown parameter(s) ['dropout']; known: ['lr', 'optimizer', 'momentum', 'nesterov', "
+            "'layers'].",
+        ),
+        (
+            {"lr": 0.01, "optimizer": "sgd", "layers": 2},
+            "parameter 'momentum' is active but has no value.",
+        ),
+        (
+            {"lr": 0.01, "optimizer": "adam", "momentum": 0.5, "layers": 2},
+            "parameter 'momentum' is inactive here (optimizer == 'sgd') but was given 0.5; "
+            "leave it out.",
+        ),
+        (
+            {"lr": 1.0, "optimizer": "adam", "layers": 2},
+            "parameter 'lr' must lie in [1e-05, 0.1], got 1.0.",
+        ),
+        (
+            {"lr": 0.01, "optimizer": "adam", "layers": 4},
+            "configuration {'lr': 0.01, 'optimizer': 'adam', 'layers': 4} is forbidden by "
+            "'optimizer == 'adam' && layers == 4'.",
+        ),
     ],
 )
 def test_check_names_the_first_problem(config: dict[str, object], message: str) -> None:
@@ -314,8 +324,14 @@ def spaces(draw: st.DrawFn) -> SearchSpace:
             low = draw(st.integers(1 if log else -20, 20))
             parameters[name] = Int(low, low + draw(st.integers(1, 50)), log=log, when=when)
         else:
-            values = draw(st.lists(st.sampled_from(CATEGORIES), min_size=1, max_size=5,
-                                   unique_by=lambda v: (type(v), v)))
+            values = draw(
+                st.lists(
+                    st.sampled_from(CATEGORIES),
+                    min_size=1,
+                    max_size=5,
+                    unique_by=lambda v: (type(v), v),
+                )
+            )
             parameters[name] = Categorical(values, when=when)
         if kind != "float":
             discrete.append(name)

@@ -157,8 +157,11 @@ def test_categorical_cells_match_values_by_their_string_form(tmp_path: Path) -> 
     )
     path = write(tmp_path, "n,b,s\n1,True,1\n1.0,false,1\n2.5,TRUE,1\n")
     rows = read_design_csv(path, space)
-    assert rows == [{"n": 1, "b": True, "s": "1"}, {"n": 1, "b": False, "s": "1"},
-                    {"n": 2.5, "b": True, "s": "1"}]
+    assert rows == [
+        {"n": 1, "b": True, "s": "1"},
+        {"n": 1, "b": False, "s": "1"},
+        {"n": 2.5, "b": True, "s": "1"},
+    ]
     assert type(rows[0]["n"]) is int and type(rows[0]["s"]) is str
 
 
@@ -230,9 +233,7 @@ def test_row_the_space_rejects_names_its_line(tmp_path: Path) -> None:
     """A row with a missing active parameter or a forbidden combination names its line."""
     path = write(
         tmp_path,
-        "lr,batch,optimizer,momentum,shuffle,units\n"
-        "0.01,32,sgd,,true,4\n"
-        "0.01,120,adam,,true,4\n",
+        "lr,batch,optimizer,momentum,shuffle,units\n0.01,32,sgd,,true,4\n0.01,120,adam,,true,4\n",
     )
     with pytest.raises(ConfigError) as info:
         read_design_csv(path, SPACE)

@@ -31,7 +31,9 @@ class LocalExecutor(Executor):
         self._signals[number] = signal
         self._running.add(number)
         thread = threading.Thread(
-            target=self._run, args=(number, work, signal), name=f"tuneforge-trial-{number}",
+            target=self._run,
+            args=(number, work, signal),
+            name=f"tuneforge-trial-{number}",
             daemon=True,
         )
         self._threads[number] = thread

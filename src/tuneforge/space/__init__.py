@@ -15,8 +15,11 @@ from tuneforge.space.conditions import (
     LessThan,
     NotEquals,
 )
+from tuneforge.space.files import load_space_file
 from tuneforge.space.mapping import space_from_mapping
 from tuneforge.space.parameters import Categorical, Float, Int, Parameter, Scalar
+from tuneforge.space.pcs import read_pcs, read_pcs_file
+from tuneforge.space.ranges import read_parameter_ranges
 from tuneforge.space.search_space import SearchSpace
 
 __all__ = [
@@ -34,5 +37,9 @@ __all__ = [
     "Parameter",
     "Scalar",
     "SearchSpace",
+    "load_space_file",
+    "read_parameter_ranges",
+    "read_pcs",
+    "read_pcs_file",
     "space_from_mapping",
 ]

@@ -66,13 +66,24 @@ def parameter_from_mapping(entry: Any, path: str) -> Parameter:
             raise ConfigError(str(exc)) from None
     try:
         if kind == "float":
-            return Float(entry["low"], entry["high"], log=_flag(entry, "log", path),
-                         default=entry.get("default"), when=when)
+            return Float(
+                entry["low"],
+                entry["high"],
+                log=_flag(entry, "log", path),
+                default=entry.get("default"),
+                when=when,
+            )
         if kind == "int":
-            return Int(entry["low"], entry["high"], log=_flag(entry, "log", path),
-                       default=entry.get("default"), when=when)
-        return Categorical(entry["values"], ordered=kind == "ordinal",
-                           default=entry.get("default"), when=when)
+            return Int(
+                entry["low"],
+                entry["high"],
+                log=_flag(entry, "log", path),
+                default=entry.get("default"),
+                when=when,
+            )
+        return Categorical(
+            entry["values"], ordered=kind == "ordinal", default=entry.get("default"), when=when
+        )
     except SpaceError as exc:
         where = f"{path}.{exc.field}" if exc.field else path
         raise ConfigError(f"{where}: {_strip_kind(str(exc))}") from None
@@ -88,7 +99,7 @@ def _flag(entry: Mapping[str, Any], key: str, path: str) -> bool:
 def _strip_kind(message: str) -> str:
     for kind in ("Float: ", "Int: ", "Categorical: "):
         if message.startswith(kind):
-            return message[len(kind):]
+            return message[len(kind) :]
     return message
 
 
@@ -99,7 +110,7 @@ def space_from_mapping(
     forbidden: Sequence[Any] = (),
     path: str = "parameters",
 ) -> SearchSpace:
-    """Build a ``SearchSpace`` from job-file mappings, raising ``ConfigError`` with every problem."""
+    """Build a ``SearchSpace`` from job-file mappings; ``ConfigError`` lists every problem."""
     if not isinstance(parameters, Mapping):
         raise ConfigError(f"{path}: expected a mapping of name to parameter, got {parameters!r}.")
     problems: list[str] = []

@@ -85,6 +85,14 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
+def _is_finite(value: Any) -> bool:
+    """A number a float can hold: huge integers (10**400) overflow instead of failing."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def _clip_unit(u: float) -> float:
     """``u`` clipped to [0, 1]; NaN would map to no value of the range, so it is an error."""
     u = float(u)
@@ -95,8 +103,10 @@ def _clip_unit(u: float) -> float:
 
 def _check_bounds(kind: str, low: Any, high: Any, log: bool) -> None:
     for label, bound in (("low", low), ("high", high)):
-        if not _is_number(bound) or not math.isfinite(bound):
-            raise SpaceError(f"{kind}: '{label}' must be a finite number, got {bound!r}.", field=label)
+        if not _is_number(bound) or not _is_finite(bound):
+            raise SpaceError(
+                f"{kind}: '{label}' must be a finite number, got {bound!r}.", field=label
+            )
     if not low < high:
         raise SpaceError(
             f"{kind}: 'low < high' must hold, but got low={low!r}, high={high!r}.", field="low"
@@ -140,8 +150,10 @@ class Float(Parameter):
         return self.from_unit(0.5)
 
     def check(self, value: Any, name: str = "value") -> float:
-        if not _is_number(value) or not math.isfinite(value):
-            raise SpaceError(f"{name} must be a finite number in [{self.low}, {self.high}], got {value!r}.")
+        if not _is_number(value) or not _is_finite(value):
+            raise SpaceError(
+                f"{name} must be a finite number in [{self.low}, {self.high}], got {value!r}."
+            )
         if not self.low <= value <= self.high:
             raise SpaceError(f"{name} must lie in [{self.low}, {self.high}], got {value!r}.")
         return float(value)
@@ -197,7 +209,7 @@ class Int(Parameter):
         when: Condition | Mapping[str, Any] | None = None,
     ) -> None:
         for label, bound in (("low", low), ("high", high)):
-            if not _is_number(bound) or not float(bound).is_integer():
+            if not _is_number(bound) or not _is_finite(bound) or not float(bound).is_integer():
                 raise SpaceError(f"Int: '{label}' must be an integer, got {bound!r}.", field=label)
         _check_bounds("Int", low, high, log)
         object.__setattr__(self, "low", int(low))
@@ -215,8 +227,10 @@ class Int(Parameter):
         return self.from_unit(0.5)
 
     def check(self, value: Any, name: str = "value") -> int:
-        if not _is_number(value) or not math.isfinite(value) or not float(value).is_integer():
-            raise SpaceError(f"{name} must be an integer in [{self.low}, {self.high}], got {value!r}.")
+        if not _is_number(value) or not _is_finite(value) or not float(value).is_integer():
+            raise SpaceError(
+                f"{name} must be an integer in [{self.low}, {self.high}], got {value!r}."
+            )
         if not self.low <= value <= self.high:
             raise SpaceError(f"{name} must lie in [{self.low}, {self.high}], got {value!r}.")
         return int(value)
@@ -225,7 +239,9 @@ class Int(Parameter):
         # Each integer owns a cell of width 1 (in log space: from k-0.5 to k+0.5), so every
         # integer is equally likely on a linear scale and the ends are not under-sampled.
         if self.log:
-            return math.log(self.low - 0.5 if self.low > 0.5 else self.low), math.log(self.high + 0.5)
+            return math.log(self.low - 0.5 if self.low > 0.5 else self.low), math.log(
+                self.high + 0.5
+            )
         return self.low - 0.5, self.high + 0.5
 
     def from_unit(self, u: float) -> int:
@@ -251,7 +267,10 @@ class Int(Parameter):
             lo, hi = math.log(self.low), math.log(self.high)
             points = [round(math.exp(lo + i * (hi - lo) / (n_points - 1))) for i in range(n_points)]
         else:
-            points = [round(self.low + i * (self.high - self.low) / (n_points - 1)) for i in range(n_points)]
+            points = [
+                round(self.low + i * (self.high - self.low) / (n_points - 1))
+                for i in range(n_points)
+            ]
         return list(dict.fromkeys(int(p) for p in points))
 
     def to_dict(self) -> dict[str, Any]:
@@ -296,13 +315,15 @@ class Categorical(Parameter):
         when: Condition | Mapping[str, Any] | None = None,
     ) -> None:
         if isinstance(values, str | bytes) or not isinstance(values, Sequence):
-            raise SpaceError(f"Categorical: 'values' must be a list, got {values!r}.", field="values")
+            raise SpaceError(
+                f"Categorical: 'values' must be a list, got {values!r}.", field="values"
+            )
         if len(values) == 0:
             raise SpaceError("Categorical: 'values' must not be empty.", field="values")
         seen: set[tuple[str, Any]] = set()
         for value in values:
             if not isinstance(value, str | int | float | bool) or (
-                isinstance(value, float) and not math.isfinite(value)
+                isinstance(value, float) and not _is_finite(value)
             ):
                 raise SpaceError(
                     f"Categorical: each value must be a string, a finite number or a boolean, "
@@ -339,7 +360,9 @@ class Categorical(Parameter):
         try:
             return self.values[self.index(value)]
         except SpaceError:
-            raise SpaceError(f"{name} must be one of {list(self.values)!r}, got {value!r}.") from None
+            raise SpaceError(
+                f"{name} must be one of {list(self.values)!r}, got {value!r}."
+            ) from None
 
     def from_unit(self, u: float) -> Scalar:
         u = _clip_unit(u)

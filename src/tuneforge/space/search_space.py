@@ -210,4 +210,3 @@ def _parents_first(parameters: Mapping[str, Parameter]) -> list[str]:
     for name in parameters:
         visit(name, [])
     return order
-

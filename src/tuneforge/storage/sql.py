@@ -95,6 +95,7 @@ _FINAL_STATES = (
     TrialState.COMPLETED,
     TrialState.FAILED,
     TrialState.STOPPED,
+    TrialState.STOPPED_EARLY,
     TrialState.INTERRUPTED,
 )
 _MAX_LISTED_JOBS = 20

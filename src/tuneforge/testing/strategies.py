@@ -127,16 +127,41 @@ def ask_many(strategy: Strategy, n: int) -> list[Config | None]:
 def make_trial(number: int, params: Config, state: TrialState, origin: str = "strategy") -> Trial:
     """A trial as storage would record it in ``state``, with the fields that state has."""
     if state is TrialState.COMPLETED:
-        return Trial(number, params, state, value=float(number % 3), metrics={"loss": 0.5},
-                     started_at=0.0, finished_at=1.0, origin=origin)
+        return Trial(
+            number,
+            params,
+            state,
+            value=float(number % 3),
+            metrics={"loss": 0.5},
+            started_at=0.0,
+            finished_at=1.0,
+            origin=origin,
+        )
     if state is TrialState.FAILED:
-        return Trial(number, params, state, reason="exit status 1", log_tail="Traceback ...",
-                     started_at=0.0, finished_at=1.0, origin=origin)
+        return Trial(
+            number,
+            params,
+            state,
+            reason="exit status 1",
+            log_tail="Traceback ...",
+            started_at=0.0,
+            finished_at=1.0,
+            origin=origin,
+        )
     if state is TrialState.STOPPED:
-        return Trial(number, params, state, reason="stopped by a person",
-                     metrics={"loss": 0.9}, started_at=0.0, finished_at=0.5, origin=origin)
-    return Trial(number, params, state, started_at=0.0 if state.is_active() else None,
-                 origin=origin)
+        return Trial(
+            number,
+            params,
+            state,
+            reason="stopped by a person",
+            metrics={"loss": 0.9},
+            started_at=0.0,
+            finished_at=0.5,
+            origin=origin,
+        )
+    return Trial(
+        number, params, state, started_at=0.0 if state.is_active() else None, origin=origin
+    )
 
 
 class StrategyContract:
@@ -245,8 +270,11 @@ class StrategyContract:
                 break
             strategy.tell(make_trial(number, config, _FINISHED[number % 3]))
             if number % 5 == 0:
-                strategy.tell(make_trial(1000 + number, space.sample(rng), TrialState.COMPLETED,
-                                         origin="user"))
+                strategy.tell(
+                    make_trial(
+                        1000 + number, space.sample(rng), TrialState.COMPLETED, origin="user"
+                    )
+                )
         for config in ask_many(strategy, 5):
             if config is not None:
                 space.check(config)

@@ -1,0 +1,21 @@
+"""Early-stopping rules (``off``, ``auto``/``median``, ``asha``) behind one small interface."""
+
+from tuneforge.stopping.base import (
+    CONTINUE,
+    Decision,
+    StoppingRule,
+    TrialProgress,
+    available_rules,
+    make_stopping_rule,
+    register,
+)
+
+__all__ = [
+    "CONTINUE",
+    "Decision",
+    "StoppingRule",
+    "TrialProgress",
+    "available_rules",
+    "make_stopping_rule",
+    "register",
+]

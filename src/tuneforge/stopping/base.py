@@ -1,0 +1,155 @@
+"""Early-stopping rules: read a running trial's objective curve, say stop or go on.
+
+A rule sees the trial's progress and every other trial's, never processes or storage,
+so it is tested on scripted curves. The controller asks it after each new observation of
+the objective and ends the trial (state ``STOPPED_EARLY``) when it says stop.
+
+To add a rule, write one module in ``tuneforge/stopping/``::
+
+    @register("my-rule")
+    class MyRule(StoppingRule):
+        def __init__(self, direction: str, *, patience: int = 3) -> None: ...
+        def decide(self, trial, history) -> Decision: ...
+"""
+
+from __future__ import annotations
+
+import abc
+import importlib
+import inspect
+import math
+import pkgutil
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
+
+from tuneforge.errors import ConfigError
+from tuneforge.trial import TrialState
+
+DIRECTIONS = ("minimize", "maximize")
+
+
+@dataclass(frozen=True)
+class TrialProgress:
+    """A trial's objective curve so far: ``(step, value)`` pairs in the order they arrived."""
+
+    number: int
+    state: TrialState
+    series: tuple[tuple[int, float], ...]
+
+    @property
+    def last_step(self) -> int | None:
+        return self.series[-1][0] if self.series else None
+
+    def values_until(self, step: int) -> list[float]:
+        """Finite values observed at steps <= ``step``."""
+        return [v for s, v in self.series if s <= step and math.isfinite(v)]
+
+
+@dataclass(frozen=True)
+class Decision:
+    stop: bool
+    reason: str | None = None
+
+
+CONTINUE = Decision(False)
+
+
+class StoppingRule(abc.ABC):
+    """Decides whether a running trial should stop now.
+
+    An implementation must take ``direction`` plus its own keyword-only options, and
+    implement ``decide``: given the trial whose objective just got a new observation and
+    the other trials (any state), return ``Decision(stop, reason)``. It must not keep
+    state that the trials do not hold, so a resumed job decides as the first run would.
+    """
+
+    name: ClassVar[str] = ""
+
+    def __init__(self, direction: str) -> None:
+        if direction not in DIRECTIONS:
+            raise ConfigError(f"direction: expected 'minimize' or 'maximize', got {direction!r}.")
+        self.direction = direction
+
+    @abc.abstractmethod
+    def decide(self, trial: TrialProgress, history: Sequence[TrialProgress]) -> Decision:
+        """Stop ``trial`` now, or let it go on."""
+
+    def is_worse(self, a: float, b: float) -> bool:
+        """Whether ``a`` is strictly worse than ``b`` in this rule's direction."""
+        return a < b if self.direction == "maximize" else a > b
+
+    def best_of(self, values: Sequence[float]) -> float:
+        return max(values) if self.direction == "maximize" else min(values)
+
+
+RuleClass = TypeVar("RuleClass", bound=type[StoppingRule])
+_REGISTRY: dict[str, type[StoppingRule]] = {}
+#: Names users write that mean a registered rule.
+ALIASES = {"auto": "median"}
+
+
+def register(name: str) -> Callable[[RuleClass], RuleClass]:
+    def decorate(cls: RuleClass) -> RuleClass:
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return decorate
+
+
+def _load_all() -> None:
+    package = importlib.import_module("tuneforge.stopping")
+    for module in pkgutil.iter_modules(package.__path__):
+        if module.name != "base":
+            importlib.import_module(f"tuneforge.stopping.{module.name}")
+
+
+def available_rules() -> list[str]:
+    _load_all()
+    return sorted({"off", *ALIASES, *_REGISTRY})
+
+
+def rule_options(name: str) -> dict[str, Any]:
+    """The options a rule accepts, with their defaults."""
+    _load_all()
+    cls = _REGISTRY[ALIASES.get(name, name)]
+    return {
+        p.name: p.default
+        for p in inspect.signature(cls.__init__).parameters.values()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY
+    }
+
+
+def make_stopping_rule(
+    name: str, direction: str, options: Mapping[str, Any] | None = None
+) -> StoppingRule | None:
+    """Build a rule by name (``off`` gives ``None``), checking its options."""
+    _load_all()
+    options = dict(options or {})
+    if name == "off":
+        if options:
+            raise ConfigError("early_stopping: 'off' takes no options.")
+        return None
+    cls = _REGISTRY.get(ALIASES.get(name, name))
+    if cls is None:
+        valid = ", ".join(available_rules())
+        raise ConfigError(f"early_stopping: unknown rule {name!r}; expected one of {valid}.")
+    accepted = rule_options(name)
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise ConfigError(
+            f"early_stopping: rule {name!r} has no option(s) {unknown}; its options: "
+            f"{', '.join(sorted(accepted)) or 'none'}."
+        )
+    return cls(direction, **options)
+
+
+def check_int(rule: str, name: str, value: Any, minimum: int) -> int:
+    """Validate an integer option with an error in scikit-learn's form."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(
+            f"early_stopping.{name}: the {name!r} option of {rule} must be an int in the range "
+            f"[{minimum}, inf). Got {value!r} instead."
+        )
+    return value
