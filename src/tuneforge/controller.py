@@ -84,6 +84,7 @@ class Controller:
         enqueue: Sequence[Mapping[str, Any]] = (),
         stopping_rule: StoppingRule | None = None,
         objective: str | None = None,
+        warm_start: Sequence[Trial] = (),
         on_progress: Callable[[Progress], None] | None = None,
         clock: Callable[[], float] = time.time,
         poll_interval: float = 0.2,
@@ -99,6 +100,7 @@ class Controller:
         self.max_failures = max_failures
         self.time_limit = time_limit
         self.stopping_rule = stopping_rule
+        self.warm_start = tuple(warm_start)
         self.objective = objective
         if stopping_rule is not None and objective is None:
             raise ValueError("a stopping rule needs the objective's metric name")
@@ -160,6 +162,8 @@ class Controller:
                     time=self.clock(),
                 )
         trials = self.storage.trials(self.job_name)
+        if self.warm_start:
+            self.strategy.warm_start(self.warm_start)
         if trials:
             self.strategy.restore(trials)
         if self.stopping_rule is not None:

@@ -70,6 +70,16 @@ class Strategy(abc.ABC):
         """How many configurations the strategy can propose in all; ``None`` if unbounded."""
         return None
 
+    def warm_start(self, trials: Sequence[Trial]) -> None:
+        """Learn from finished trials of earlier jobs before this job asks anything.
+
+        The default tells each one; their numbers belong to other jobs, so a strategy
+        that tracks trials by number must keep them apart.
+        """
+        for trial in trials:
+            if trial.state.is_finished():
+                self.tell(trial)
+
     def restore(self, trials: Sequence[Trial]) -> None:
         """Bring a new strategy to where it was after ``trials`` (resuming a job).
 
