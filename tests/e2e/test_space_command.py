@@ -54,7 +54,7 @@ def test_space_of_parameter_ranges_json(cli: Cli, workspace: Path) -> None:
         "low": 1,
         "high": 4,
         "log": False,
-        "default": 2,
+        "default": 3,
     }
 
 
