@@ -9,7 +9,9 @@ from __future__ import annotations
 import functools
 import json
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -27,15 +29,21 @@ from rich.progress import Progress as ProgressBar
 from rich.table import Table
 
 from tuneforge.controller import Controller, Progress
-from tuneforge.errors import ConfigError, NotFoundError, TuneforgeError
+from tuneforge.errors import (
+    ConfigError,
+    JobExistsError,
+    NotFoundError,
+    StorageError,
+    TuneforgeError,
+)
 from tuneforge.executors.base import Work
-from tuneforge.executors.local import LocalExecutor
+from tuneforge.executors.dask import make_executor
 from tuneforge.jobfile import JobSpec, job_from_document, load_job_file
 from tuneforge.results.export import archive_trials, export_trials, to_csv_text, to_json_text
 from tuneforge.results.table import best_trial, sort_frame, trials_frame
 from tuneforge.runner import RunSpec, run_trial
 from tuneforge.space import SearchSpace, load_space_file
-from tuneforge.storage import JobRecord, JobState, Storage, default_storage_url
+from tuneforge.storage import JobBusyError, JobRecord, JobState, Storage, default_storage_url
 from tuneforge.trial import Trial, TrialState
 
 app = typer.Typer(
@@ -137,6 +145,8 @@ def _make_work(spec: JobSpec, output_dir: str) -> Callable[[int, Mapping[str, An
             metrics=spec.metrics,
             objective=spec.objective.metric,
             timeout=spec.limits.trial_timeout,
+            retry=spec.retry,
+            max_log_bytes=spec.limits.max_log_bytes,
         )
         return functools.partial(run_trial, run_spec)
 
@@ -208,18 +218,63 @@ def _check_resumable(record: JobRecord, spec: JobSpec) -> None:
         )
 
 
-def execute_job(spec: JobSpec, storage: Storage, *, resume: bool, job_file: str | None) -> None:
-    """Create (or resume) the job in storage and run it with live progress."""
+def controller_arguments(spec: JobSpec, storage: Storage, output_dir: str) -> dict[str, Any]:
+    """The ``Controller`` arguments that run ``spec`` (shared by ``run`` and the dashboard)."""
+    return {
+        "storage": storage,
+        "job_name": spec.name,
+        "strategy": spec.make_strategy(),
+        "executor": make_executor(spec.executor, name=spec.name),
+        "make_work": _make_work(spec, output_dir),
+        "direction": spec.objective.direction,
+        "max_trials": spec.limits.max_trials,
+        "max_parallel": spec.limits.max_parallel,
+        "max_failures": spec.limits.max_failures,
+        "time_limit": spec.limits.time_limit,
+        "enqueue": spec.enqueue,
+        "stopping_rule": spec.make_stopping_rule(),
+        "objective": spec.objective.metric,
+        "on_interrupt": spec.on_interrupt,
+    }
+
+
+@contextmanager
+def _interrupt_on_termination() -> Iterator[None]:
+    """SIGTERM and SIGHUP (a service stopping, a closed terminal) end the job like Ctrl-C."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def execute_job(
+    spec: JobSpec, storage: Storage, *, resume: bool, job_file: str | None, join: bool = False
+) -> None:
+    """Create (or resume) the job in storage and run it with live progress.
+
+    ``join`` runs it beside the job's other controllers (``--join``): the job is created if it
+    is new and joined if not, and each new trial is claimed through storage.
+    """
     console = _stdout()
     existing = {job.name: job for job in storage.list_jobs()}
-    if spec.name in existing and resume:
+    if spec.name in existing and (resume or join):
         record = existing[spec.name]
         _check_resumable(record, spec)
         output_dir = record.output_dir or str(Path("runs", spec.name).resolve())
         console.print(f"Resuming job [bold]{spec.name}[/] ({storage.url})")
     else:
         output_dir = str(Path(spec.output_dir or Path("runs") / spec.name).resolve())
-        storage.create_job(
+        create_job = storage.create_job if not join else functools.partial(_create_or_join, storage)
+        create_job(
             spec.name,
             document=dict(spec.document),
             base_dir=spec.base_dir,
@@ -234,36 +289,40 @@ def execute_job(spec: JobSpec, storage: Storage, *, resume: bool, job_file: str 
             f"{spec.limits.max_parallel} at a time, {spec.objective.direction} "
             f"{spec.objective.metric}. Trial folders in {output_dir}"
         )
-    controller_args: dict[str, Any] = {
-        "storage": storage,
-        "job_name": spec.name,
-        "strategy": spec.make_strategy(),
-        "executor": LocalExecutor(),
-        "make_work": _make_work(spec, output_dir),
-        "direction": spec.objective.direction,
-        "max_trials": spec.limits.max_trials,
-        "max_parallel": spec.limits.max_parallel,
-        "max_failures": spec.limits.max_failures,
-        "time_limit": spec.limits.time_limit,
-        "enqueue": spec.enqueue,
-        "stopping_rule": spec.make_stopping_rule(),
-        "objective": spec.objective.metric,
-    }
+    controller_args = controller_arguments(spec, storage, output_dir)
+    if join:
+        controller_args["shared"] = True
     resume_hint = (
         f"tuneforge run {job_file} --resume" if job_file else f"tuneforge resume {spec.name}"
     )
-    with LiveView(console, spec) as view:
+    with LiveView(console, spec) as view, _interrupt_on_termination():
         try:
             state = Controller(**controller_args, on_progress=view.update).run()
         except KeyboardInterrupt:
             view.bar.stop()
+            then = (
+                "will run again on resume"
+                if spec.on_interrupt == "rerun"
+                else "stay interrupted (on_interrupt: mark); resume runs new trials"
+            )
             console.print(
-                f"\n[yellow]Interrupted.[/] Running trials were ended and will run again on "
-                f"resume:\n  {resume_hint}"
+                f"\n[yellow]Interrupted.[/] Running trials were ended and {then}:\n  {resume_hint}"
             )
             raise typer.Exit(130) from None
+        except JobBusyError:
+            raise
+        except StorageError as exc:
+            raise StorageError(f"{exc} To resume: {resume_hint}") from exc
     record = storage.get_job(spec.name)
     _print_summary(console, storage, record, state)
+
+
+def _create_or_join(storage: Storage, name: str, **fields: Any) -> None:
+    """Create the job, unless another controller created it just now (then join that one)."""
+    try:
+        storage.create_job(name, **fields)
+    except JobExistsError:
+        storage.get_job(name)  # created by another controller a moment ago: join it
 
 
 def _print_summary(console: Console, storage: Storage, record: JobRecord, state: JobState) -> None:
@@ -323,12 +382,20 @@ def run(
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue the job if it exists.")
     ] = False,
+    join: Annotated[
+        bool,
+        typer.Option(
+            "--join",
+            help="Run beside the job's other controllers (other terminals or machines, one "
+            "storage): create the job if new, join it if not; each trial runs once.",
+        ),
+    ] = False,
 ) -> None:
     """Run a tuning job: trials of the job's command, with live progress."""
     with friendly_errors():
         spec = load_job_file(job_file)
         store = Storage(storage or spec.storage or default_storage_url())
-        execute_job(spec, store, resume=resume, job_file=str(job_file))
+        execute_job(spec, store, resume=resume, job_file=str(job_file), join=join)
 
 
 @app.command()
@@ -426,6 +493,14 @@ def trials(
     state: Annotated[str | None, typer.Option("--state", help="Only trials in this state.")] = None,
     format: Annotated[str, typer.Option("--format", help="table, csv or json")] = "table",
     limit: Annotated[int | None, typer.Option("--limit", help="Show at most N rows.")] = None,
+    curves: Annotated[
+        bool,
+        typer.Option(
+            "--curves",
+            help="The learning curves instead: every reported value, one row per "
+            "trial, metric and step (number, state, metric, step, value, time).",
+        ),
+    ] = False,
 ) -> None:
     """The table of a job's trials: parameters, metrics, state and timings."""
     with friendly_errors():
@@ -438,6 +513,41 @@ def trials(
                 states = [TrialState.parse(state)]
             except ValueError as exc:
                 raise ConfigError(f"--state: {exc}") from None
+        if curves:
+            from tuneforge.results.curves import curves_to_json, read_curves
+
+            if sort is not None:
+                raise ConfigError(
+                    "--sort: not available with --curves; curves come in trial, metric and "
+                    "step order (sort the CSV or JSON output instead)."
+                )
+            points = read_curves(store, job, states=states)
+            if limit is not None:
+                points = points.head(limit)
+            if format == "csv":
+                typer.echo(to_csv_text(points), nl=False)
+            elif format == "json":
+                typer.echo(curves_to_json(points), nl=False)
+            elif points.empty:
+                typer.echo(
+                    f"Job '{job}' has no reported values{' in state ' + state if state else ''}."
+                )
+            else:
+                grid = Table(title=f"Learning curves of {escape(job)}")
+                for column in ("number", "state", "metric", "step", "value"):
+                    grid.add_column(
+                        column, justify="left" if column in ("state", "metric") else "right"
+                    )
+                for point in points.itertuples(index=False):
+                    grid.add_row(
+                        str(point.number),
+                        str(point.state),
+                        escape(str(point.metric)),
+                        str(point.step),
+                        _fmt(point.value),
+                    )
+                _stdout().print(grid)
+            return
         frame = trials_frame(store.trials(job, states))
         if sort is not None:
             frame = sort_frame(frame, sort, record.direction)
@@ -645,6 +755,56 @@ def space(
             console.print(f"forbidden: {escape(clause.describe())}")
         for i, config in enumerate(samples):
             console.print(f"sample {i}: {escape(json.dumps(config, default=str))}", highlight=False)
+
+
+# -- dashboard ----------------------------------------------------------------------------
+@app.command()
+def serve(
+    storage: StorageOption = None,
+    host: Annotated[
+        str, typer.Option("--host", help="Address to listen on (non-loopback needs --token).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8080,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token",
+            envvar="TUNEFORGE_TOKEN",
+            show_envvar=True,
+            help="Token for actions (stop, create); generated and printed if not given.",
+        ),
+    ] = None,
+) -> None:
+    """The dashboard and JSON API: watch, compare and steer jobs in a browser."""
+    with friendly_errors():
+        if not 0 <= port <= 65535:
+            raise ConfigError(f"--port: expected a port number from 0 to 65535, got {port}.")
+        import uvicorn
+
+        from tuneforge.server import create_app, is_loopback, new_token
+
+        loopback = is_loopback(host)
+        if not loopback and not token:
+            raise ConfigError(
+                f"--host: {host!r} is not a loopback address, so other machines can connect; "
+                "give a token with --token or $TUNEFORGE_TOKEN (every request will need it)."
+            )
+        token = token or new_token()
+        store = open_storage(storage)
+        application = create_app(
+            store,
+            token=token,
+            reads_need_token=not loopback,
+            allowed_hosts=(host, "localhost", "127.0.0.1", "::1") if loopback else None,
+        )
+        shown = f"[{host}]" if ":" in host else host
+        typer.echo(f"tuneforge dashboard for {store!r}")
+        typer.echo(f"  open  http://{shown}:{port}/?token={token}")
+        typer.echo(f"  API   http://{shown}:{port}/api/  (schema: /api/openapi.json)")
+        typer.echo("Actions (stop, create) need the token: the link above sets it in the browser.")
+        uvicorn.run(
+            application, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3
+        )
 
 
 def main() -> None:

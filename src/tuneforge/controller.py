@@ -6,6 +6,20 @@ arrives. It reads stop requests from storage, so ``tuneforge stop`` works from a
 terminal. It holds no state storage does not hold: a new controller on the same job
 (``--resume``) rebuilds the strategy from the stored trials and carries on.
 
+Crash recovery. A controller holds the job's lease in storage while it runs (refreshed
+every ``heartbeat_interval`` seconds), so a second controller on the same job is refused
+with ``JobBusyError`` while the first lives, and takes over once it is dead (on the same
+machine the recorded pid and process start time decide at once; elsewhere a heartbeat
+older than ``lease_timeout`` does). On taking a job over it ends the processes the dead
+controller's trials left running, marks the trials that were pending or running
+INTERRUPTED, and then re-runs them under their numbers (``on_interrupt="rerun"``) or
+leaves them so, counted toward ``max_trials`` (``on_interrupt="mark"``). Finished trials
+never change, so a completed trial is recorded exactly once; a trial whose result was
+not yet recorded when the controller died runs again (at-least-once execution).
+
+A storage write that fails even after storage's own retries stops the job: running trials
+are ended and the error is raised, naming what failed; what was recorded stays whole.
+
 Example (an in-process objective; the CLI does the same with command trials)::
 
     controller = Controller(storage=storage, job_name="demo", strategy=strategy,
@@ -16,20 +30,31 @@ Example (an in-process objective; the CLI does the same with command trials)::
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import socket
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from tuneforge.errors import StorageError
 from tuneforge.events import MetricObserved, TrialEvent, TrialFinished, TrialStarted
 from tuneforge.executors.base import Executor, Work
+from tuneforge.executors.processes import has_proc, process_identity
+from tuneforge.retry import TrialRetried
+from tuneforge.sharing import SharedJob
 from tuneforge.stopping import StoppingRule, TrialProgress
-from tuneforge.storage import JobState, Storage
+from tuneforge.storage import ControllerLease, JobBusyError, JobState, Storage
 from tuneforge.strategies.base import Strategy
 from tuneforge.trial import Observation, Trial, TrialState
 
 MakeWork = Callable[[int, Mapping[str, Any]], Work]
+
+#: What happens on resume to trials a controller left unfinished (killed, Ctrl-C).
+ON_INTERRUPT = ("rerun", "mark")
 
 
 @dataclass(frozen=True)
@@ -45,10 +70,17 @@ class Progress:
     elapsed: float
     best: Trial | None
     finished: tuple[Trial, ...] = ()
+    n_interrupted: int = 0  # left interrupted and counted (on_interrupt="mark")
 
     @property
     def n_done(self) -> int:
-        return self.n_completed + self.n_failed + self.n_stopped + self.n_stopped_early
+        return (
+            self.n_completed
+            + self.n_failed
+            + self.n_stopped
+            + self.n_stopped_early
+            + self.n_interrupted
+        )
 
 
 @dataclass
@@ -57,12 +89,17 @@ class _Counts:
     failed: int = 0
     stopped: int = 0
     stopped_early: int = 0
+    interrupted: int = 0
     best: Trial | None = None
     finished: list[Trial] = field(default_factory=list)
 
     @property
     def done(self) -> int:
-        return self.completed + self.failed + self.stopped + self.stopped_early
+        return self.completed + self.failed + self.stopped + self.stopped_early + self.interrupted
+
+
+class _LeaseLost(Exception):
+    """Another controller took the job over while this one ran it."""
 
 
 class Controller:
@@ -88,6 +125,10 @@ class Controller:
         on_progress: Callable[[Progress], None] | None = None,
         clock: Callable[[], float] = time.time,
         poll_interval: float = 0.2,
+        on_interrupt: str = "rerun",
+        heartbeat_interval: float = 2.0,
+        lease_timeout: float = 30.0,
+        shared: bool = False,
     ) -> None:
         self.storage = storage
         self.job_name = job_name
@@ -104,6 +145,11 @@ class Controller:
         self.objective = objective
         if stopping_rule is not None and objective is None:
             raise ValueError("a stopping rule needs the objective's metric name")
+        if on_interrupt not in ON_INTERRUPT:
+            raise ValueError(f"on_interrupt must be one of {ON_INTERRUPT}, got {on_interrupt!r}")
+        self.on_interrupt = on_interrupt
+        self.heartbeat_interval = heartbeat_interval
+        self.lease_timeout = lease_timeout
         self.on_progress = on_progress
         self.clock = clock
         self.poll_interval = poll_interval
@@ -117,6 +163,16 @@ class Controller:
         self._curves: dict[int, TrialProgress] = {}
         self._stopping: set[int] = set()
         self._started = clock()
+        pid = os.getpid()
+        self._lease = ControllerLease(
+            id=uuid.uuid4().hex, host=socket.gethostname(), pid=pid, start=process_identity(pid)
+        )
+        self._holding = False
+        self._last_beat = -math.inf
+        # shared=True: other controllers run this job too (tuneforge run --join); no lease,
+        # and new trials are claimed through storage (see tuneforge.sharing).
+        self.shared = shared
+        self._sharing: SharedJob | None = None
 
     # -- the loop --------------------------------------------------------------------------
     def run(self) -> JobState:
@@ -124,32 +180,113 @@ class Controller:
 
         Ctrl-C (``KeyboardInterrupt``) ends the running trials as INTERRUPTED, marks the
         job INTERRUPTED and re-raises, so the caller can tell the user how to resume.
+        ``JobBusyError`` means another live controller runs the job (nothing was changed),
+        or took it over while this one ran; ``StorageError`` means a write failed for good
+        and the job stopped, its running trials ended.
         """
-        self._prepare()
         try:
-            while True:
-                self._apply_stop_requests()
-                self._check_limits()
-                if self._end is None:
-                    self._fill_slots()
-                if not self.executor.running and (
-                    self._end is not None or self._exhausted or self._counts.done >= self.max_trials
-                ):
-                    break
-                self._record(self.executor.poll(self.poll_interval))
-        except KeyboardInterrupt:
-            self._interrupt()
-            raise
+            self._prepare()
+            try:
+                self._loop()
+            except KeyboardInterrupt:
+                self._interrupt()
+                raise
+            except _LeaseLost:
+                self._abandon(record=False)
+                raise JobBusyError(
+                    f"job {self.job_name!r} was taken over by another controller while this "
+                    f"one ran it (no heartbeat for over {self.lease_timeout:g}s?); this "
+                    f"controller ended its trials and stopped."
+                ) from None
+            except StorageError as exc:
+                self._abandon(record=True)
+                raise StorageError(
+                    f"the job {self.job_name!r} stopped because its storage failed: {exc} "
+                    f"Finished trials are kept; resume the job once the storage works again."
+                ) from exc
+            finally:
+                self.executor.shutdown()
+            state, reason = self._end or (JobState.COMPLETED, self._completion_reason())
+            # A shared job ends with its last controller: the others may still run trials.
+            if self._sharing is None or self._end is not None or not self._sharing.others_active():
+                self.storage.set_job_state(self.job_name, state, reason)
+            return state
         finally:
-            self.executor.shutdown()
-        state, reason = self._end or (JobState.COMPLETED, self._completion_reason())
-        self.storage.set_job_state(self.job_name, state, reason)
-        return state
+            self._release()
+
+    def _loop(self) -> None:
+        while True:
+            self._beat()
+            self._apply_stop_requests()
+            self._check_limits()
+            if self._end is None:
+                self._fill_slots()
+            if not self.executor.running and (
+                self._end is not None or self._exhausted or self._counts.done >= self.max_trials
+            ):
+                break
+            self._record(self.executor.poll(self.poll_interval))
+
+    # -- the lease -------------------------------------------------------------------------
+    def _claim(self) -> float:
+        """Take the job's lease (or raise JobBusyError); the time spent on it before."""
+        record = self.storage.get_job(self.job_name)
+        self.storage.claim_job(self.job_name, self._lease, is_alive=self._holder_alive)
+        self._holding = True
+        self._last_beat = self.clock()
+        return record.active_seconds
+
+    def _holder_alive(self, lease: ControllerLease) -> bool:
+        """Whether the controller holding ``lease`` still runs."""
+        own_boot = (self._lease.start or "?:").split(":")[0]
+        boot = (lease.start or "?:").split(":")[0]
+        if lease.host == self._lease.host and boot == own_boot and has_proc():
+            # This machine, since the same boot: the process itself answers, at once.
+            identity = process_identity(lease.pid)
+            return identity is not None and (lease.start is None or identity == lease.start)
+        if lease.heartbeat_at is None:
+            return False
+        return time.time() - lease.heartbeat_at < self.lease_timeout
+
+    def _beat(self) -> None:
+        if self.shared:
+            return  # no lease to keep: several controllers run a shared job
+        now = self.clock()
+        if now - self._last_beat < self.heartbeat_interval:
+            return
+        self._last_beat = now
+        if not self.storage.heartbeat(
+            self.job_name, self._lease.id, active_seconds=self._elapsed()
+        ):
+            self._holding = False
+            raise _LeaseLost
+
+    def _release(self) -> None:
+        if not self._holding:
+            return
+        self._holding = False
+        # Best effort: a lease left behind is taken over by the next controller anyway.
+        with contextlib.suppress(StorageError):
+            self.storage.release_job(self.job_name, self._lease.id, active_seconds=self._elapsed())
+
+    def _elapsed(self) -> float:
+        return max(0.0, self.clock() - self._started)
 
     def _prepare(self) -> None:
-        """Pick up a job where it was left: count finished trials, queue interrupted ones."""
+        """Pick up a job where it was left: take its lease, end what a dead controller left
+        running, count finished trials, queue (or count) interrupted ones."""
+        self._started = self.clock() if self.shared else self.clock() - self._claim()
+        record = self.storage.get_job(self.job_name)
         trials = self.storage.trials(self.job_name)
-        for trial in trials:
+        # In a shared job, active trials belong to the other controllers: leave them be.
+        leftovers = [] if self.shared else [t for t in trials if t.state.is_active()]
+        if trials and not self.shared:
+            # Holding the lease, nothing of this job may run: whatever does is an orphan.
+            for number, message in self.executor.end_orphans(
+                self.job_name, record.output_dir, leftovers
+            ):
+                self.storage.note(self.job_name, message, trial_number=number)
+        for trial in leftovers:
             if trial.state.is_active():
                 # A controller that died left it behind; nobody is watching it any more.
                 self.storage.finish_trial(
@@ -166,6 +303,16 @@ class Controller:
             self.strategy.warm_start(self.warm_start)
         if trials:
             self.strategy.restore(trials)
+        if self.shared:
+            self._sharing = SharedJob(
+                self.storage,
+                self.job_name,
+                self.strategy,
+                trials,
+                max_trials=self.max_trials,
+                enqueue=self._enqueued,
+            )
+            self._enqueued = []  # claimed through self._sharing, as are interrupted trials
         if self.stopping_rule is not None:
             for trial in trials:
                 if trial.state.is_finished():
@@ -182,9 +329,10 @@ class Controller:
         n_enqueued = sum(1 for t in trials if t.origin == "enqueued")
         self._enqueued = self._enqueued[n_enqueued:]
         for trial in trials:
-            if trial.state is TrialState.INTERRUPTED:
-                self._rerun.append(trial)
-            elif trial.state.is_finished():
+            if trial.state is TrialState.INTERRUPTED and self.on_interrupt == "rerun":
+                if not self.shared:
+                    self._rerun.append(trial)
+            elif trial.state.is_finished() or trial.state is TrialState.INTERRUPTED:
                 self._count(trial)
         self.storage.clear_stop_request(self.job_name)
         self.storage.set_job_state(self.job_name, JobState.RUNNING)
@@ -196,6 +344,13 @@ class Controller:
             len(self.executor.running) < self.max_parallel
             and self._counts.done + len(self.executor.running) < self.max_trials
         ):
+            if self._sharing is not None:
+                claimed = self._sharing.next()
+                if claimed is None:  # the job has max_trials trials, or nothing to propose
+                    self._exhausted = True
+                    return
+                self._submit(*claimed)
+                continue
             if self._rerun:
                 trial = self._rerun.pop(0)
                 self.storage.reset_trial(self.job_name, trial.number)
@@ -224,7 +379,20 @@ class Controller:
         if not events:
             return
         for event in events:
-            if isinstance(event, TrialStarted):
+            if isinstance(event, TrialRetried):
+                # The failed attempt's values go; the new attempt reports its own.
+                self._observations.pop(event.number, None)
+                self._curves.pop(event.number, None)
+                self.storage.retry_trial(
+                    self.job_name,
+                    event.number,
+                    attempt=event.attempt,
+                    reason=event.reason,
+                    trial_dir=event.trial_dir,
+                    pid=event.pid,
+                    time=event.time,
+                )
+            elif isinstance(event, TrialStarted):
                 self.storage.start_trial(
                     self.job_name,
                     event.number,
@@ -258,6 +426,8 @@ class Controller:
                         event.number, trial.state, self._curves[event.number].series
                     )
                 self.strategy.tell(trial)
+                if self._sharing is not None:
+                    self._sharing.told(trial.number)
                 self._count(trial)
         self._flush_observations()
         self._notify()
@@ -302,6 +472,8 @@ class Controller:
             counts.stopped += 1
         elif trial.state is TrialState.STOPPED_EARLY:
             counts.stopped_early += 1
+        elif trial.state is TrialState.INTERRUPTED:
+            counts.interrupted += 1
         counts.finished.append(trial)
 
     def _better(self, trial: Trial) -> bool:
@@ -328,6 +500,7 @@ class Controller:
                 elapsed=self.clock() - self._started,
                 best=counts.best,
                 finished=tuple(counts.finished),
+                n_interrupted=counts.interrupted,
             )
         )
         counts.finished.clear()
@@ -349,7 +522,7 @@ class Controller:
                 f"{self._counts.failed} trials failed (limits.max_failures is {self.max_failures})",
                 "the job ended after too many failed trials",
             )
-        elif self.time_limit is not None and self.clock() - self._started >= self.time_limit:
+        elif self.time_limit is not None and self._elapsed() >= self.time_limit:
             self._end_job(
                 JobState.COMPLETED,
                 f"the time limit of {self.time_limit:g}s was reached",
@@ -372,7 +545,34 @@ class Controller:
                 continue  # the runners are already ending their process groups
         self.storage.set_job_state(self.job_name, JobState.INTERRUPTED, "interrupted (Ctrl-C)")
 
+    def _abandon(self, *, record: bool) -> None:
+        """End every running trial as INTERRUPTED after a failure, recording what still can be.
+
+        ``record=False`` (another controller owns the job now) writes nothing; otherwise the
+        outcomes are written while storage takes them, and the job is marked INTERRUPTED.
+        """
+        for number in self.executor.running:
+            self.executor.stop(number, "the controller stopped", TrialState.INTERRUPTED)
+        while self.executor.running:
+            try:
+                events = self.executor.poll(self.poll_interval)
+            except KeyboardInterrupt:
+                continue  # the runners are already ending their process groups
+            if not record:
+                continue
+            try:
+                self._record(events)
+            except StorageError:
+                record = False  # storage is failing: what is unrecorded is re-run on resume
+        if record:
+            with contextlib.suppress(StorageError):
+                self.storage.set_job_state(
+                    self.job_name, JobState.INTERRUPTED, "the controller stopped: storage failed"
+                )
+
     def _completion_reason(self) -> str:
+        if self._sharing is not None and self._sharing.full:
+            return f"max_trials ({self.max_trials}) reached"
         if self._exhausted and self._counts.done < self.max_trials:
             return f"the strategy has no more configurations after {self._counts.done} trials"
         return f"max_trials ({self.max_trials}) reached"

@@ -11,6 +11,13 @@ every field that parsed cleanly.
 fails stops the job after a few trials, while a few unlucky configurations (out of memory,
 diverged) do not. ``max_failures: null`` never stops the job for failures.
 
+Reliability settings (see docs/reliability.md): ``retry: {max_retries, exit_codes,
+log_regex, delay}`` runs a failed trial again when its failure is one of those;
+``on_interrupt: rerun | mark`` says whether trials cut short by a dead or interrupted
+controller run again on resume (``rerun``, the default) or stay INTERRUPTED and count
+toward ``max_trials`` (``mark``); ``limits.max_log_bytes`` (``100MB`` by default, ``null``
+for no limit) is where ``trial.log`` stops growing.
+
 Example:
     >>> spec = load_job_file("examples/digits-mlp/job.yaml")  # doctest: +SKIP
     >>> spec.objective, spec.limits.max_trials  # doctest: +SKIP
@@ -37,11 +44,13 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, mo
 from tuneforge import placeholders
 from tuneforge.errors import ConfigError, SpaceError, TrialError
 from tuneforge.metrics import MetricDefinition, check_metric_definition
-from tuneforge.runner import TemplateSpec
+from tuneforge.retry import RetryPolicy
+from tuneforge.runner import DEFAULT_MAX_LOG_BYTES, TemplateSpec
 from tuneforge.space import Scalar, SearchSpace, load_space_file, space_from_mapping
 from tuneforge.space.conditions import Condition, condition_from_mapping
 from tuneforge.stopping import StoppingRule, available_rules, make_stopping_rule
 from tuneforge.strategies import Strategy, available_strategies, make_strategy
+from tuneforge.strategies.base import is_strategy
 from tuneforge.strategies.design import read_design_csv
 
 #: Suffixes dropped from a template's file name to name the file it fills.
@@ -79,6 +88,7 @@ class Limits:
     trial_timeout: float | None
     max_failures: int | None
     time_limit: float | None
+    max_log_bytes: int | None = DEFAULT_MAX_LOG_BYTES  # None: trial logs grow without limit
 
 
 @dataclass(frozen=True)
@@ -112,11 +122,23 @@ class JobSpec:
     enqueue: tuple[dict[str, Scalar], ...]
     document: dict[str, Any]
     base_dir: str
+    #: Which failed trials run again (``None``: none).
+    retry: RetryPolicy | None = None
+    #: Trials a controller left unfinished: ``rerun`` on resume, or ``mark`` (count them).
+    on_interrupt: str = "rerun"
+    #: Where trials run: ``None`` (this machine) or a Dask scheduler, ``dask://host:8786``.
+    executor: str | None = None
+    #: Earlier jobs whose finished trials seed the strategy (``warm_start: [job, ...]``).
+    warm_start: tuple[str, ...] = ()
 
     def make_strategy(self) -> Strategy:
-        """A fresh strategy for this job (seeded, with its options)."""
+        """A fresh strategy for this job (seeded, with its options and direction)."""
         return make_strategy(
-            self.strategy, self.space, seed=self.seed, options=self.strategy_options
+            self.strategy,
+            self.space,
+            seed=self.seed,
+            options=self.strategy_options,
+            direction=self.objective.direction,
         )
 
     def make_stopping_rule(self) -> StoppingRule | None:
@@ -243,7 +265,7 @@ def _regex(value: Any) -> str:
 def _template_target(value: Any) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str) or not value.strip() or "\0" in value:
         raise ValueError(f"expected a file name inside the trial folder, got {value!r}.")
     path = PurePosixPath(value)
     if path.is_absolute() or ".." in path.parts or os.path.isabs(value):
@@ -299,6 +321,18 @@ def _early_stopping(value: Any) -> dict[str, Any]:
     return {"rule": rule, **options}
 
 
+def _warm_start(value: Any) -> list[str]:
+    """``warm_start: [job-a, job-b]`` (or one name): earlier jobs whose trials seed the model."""
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, list):
+        raise ValueError(f"expected a list of earlier job names, got {value!r}.")
+    for name in names:
+        if not isinstance(name, str):
+            raise ValueError(f"expected a list of earlier job names, got {value!r}.")
+        _job_name(name)
+    return list(dict.fromkeys(names))
+
+
 def _design(value: Any) -> str | list[dict[str, Any]] | None:
     if value is None:
         return None
@@ -321,6 +355,90 @@ def _storage(value: Any) -> str | None:
             f"'postgresql+psycopg://user@host/db'."
         )
     return value
+
+
+_EXECUTOR = re.compile(r"^(?:dask|tcp|tls)://[^/\s]+$")
+
+
+def _executor(value: Any) -> str | None:
+    if value is None or value == "local":
+        return None
+    if not isinstance(value, str) or not _EXECUTOR.match(value.strip()):
+        raise ValueError(
+            f"expected 'local' or a Dask scheduler address, got {value!r}; e.g. "
+            f"'dask://scheduler-host:8786'."
+        )
+    return value.strip()
+
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([kmgt]?)(?:i?b)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+
+
+def parse_size(value: Any) -> int:
+    """Bytes from a number or text such as ``100MB``, ``1.5 GB``, ``512KiB`` (units of 1024).
+
+    Example:
+        >>> parse_size("100MB"), parse_size(2048)
+        (104857600, 2048)
+    """
+    size = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        size = value
+    elif isinstance(value, str) and (match := _SIZE.match(value)):
+        size = int(float(match.group(1)) * _SIZE_UNITS[match.group(2).lower()])
+    if size is None or size < 1:
+        raise ValueError(
+            f"must be a positive size, got {value!r}; give bytes (1048576) or text such as "
+            f"'100MB', '1GB', '512KB' (units of 1024), or null for no limit."
+        )
+    return size
+
+
+def _optional_size(value: Any) -> int | None:
+    return None if value is None else parse_size(value)
+
+
+def _exit_codes(value: Any) -> list[int]:
+    if value is None:
+        return []
+    items = value if isinstance(value, list) else [value]
+    for item in items:
+        if isinstance(item, bool) or not isinstance(item, int) or not 1 <= item <= 255:
+            raise ValueError(
+                f"expected exit codes from 1 to 255, got {value!r}; e.g. [137] (a process "
+                f"killed by signal N exits with 128 + N: 137 is SIGKILL, the OOM killer's)."
+            )
+    return list(items)
+
+
+def _retry_regex(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"expected a regular expression, got {value!r}; e.g. 'out of memory'.")
+    try:
+        re.compile(value)
+    except (re.error, RecursionError, OverflowError) as exc:
+        raise ValueError(
+            f"invalid regular expression {value!r} ({exc}); e.g. 'out of memory|CUDA OOM'."
+        ) from None
+    return value
+
+
+def _delay(value: Any) -> float:
+    if value is None or (type(value) in (int, float) and value == 0):
+        return 0.0
+    return parse_duration(value)
+
+
+def _on_interrupt(value: Any) -> str:
+    if value not in ("rerun", "mark"):
+        raise ValueError(
+            f"expected 'rerun' (run interrupted trials again on resume) or 'mark' (leave them "
+            f"interrupted, counted toward max_trials), got {value!r}."
+        )
+    return str(value)
 
 
 def _bool(value: Any) -> bool:
@@ -396,6 +514,7 @@ class _LimitsModel(_Section):
     trial_timeout: Annotated[float | None, BeforeValidator(_optional_duration)] = None
     max_failures: Annotated[int | None, BeforeValidator(_int_at_least(1, optional=True))] = None
     time_limit: Annotated[float | None, BeforeValidator(_optional_duration)] = None
+    max_log_bytes: Annotated[int | None, BeforeValidator(_optional_size)] = DEFAULT_MAX_LOG_BYTES
 
     @model_validator(mode="before")
     @classmethod
@@ -405,6 +524,36 @@ class _LimitsModel(_Section):
                 f"expected a mapping such as {{max_trials: 20, max_parallel: 1}}, got {value!r}."
             )
         return value
+
+
+class _RetryModel(_Section):
+    max_retries: Annotated[int, BeforeValidator(_int_at_least(0))] = 1
+    exit_codes: Annotated[list[int], BeforeValidator(_exit_codes)] = []
+    log_regex: Annotated[str | None, BeforeValidator(_retry_regex)] = None
+    delay: Annotated[float, BeforeValidator(_delay)] = 0.0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _mapping(cls, value: Any) -> Any:
+        if not isinstance(value, Mapping):
+            raise ValueError(
+                f"expected a mapping such as {{max_retries: 2, exit_codes: [137], log_regex: "
+                f"'out of memory'}}, got {value!r}."
+            )
+        if not value.get("exit_codes") and not value.get("log_regex"):
+            raise ValueError(
+                f"names no failure to retry, got {dict(value)!r}; give exit_codes (e.g. "
+                f"[137]) and/or log_regex (e.g. 'out of memory|CUDA OOM')."
+            )
+        return value
+
+    def policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            max_retries=self.max_retries,
+            exit_codes=tuple(self.exit_codes),
+            log_regex=self.log_regex,
+            delay=self.delay,
+        )
 
 
 _Text = Annotated[str | None, BeforeValidator(_text("a non-empty string"))]
@@ -429,7 +578,7 @@ class _JobModel(_Section):
     forbidden: Annotated[list[Any], _or_empty(list)] = []
     objective: _ObjectiveModel | None = None
     metrics: Annotated[list[_MetricModel], _or_empty(list)] = []
-    strategy: Annotated[str, BeforeValidator(_text("a strategy name", optional=False))] = "random"
+    strategy: Annotated[str, BeforeValidator(_text("a strategy name", optional=False))] = "auto"
     strategy_options: Annotated[dict[str, Any], _or_empty(dict)] = {}
     design: Annotated[Any, BeforeValidator(_design)] = None
     enqueue_default: Annotated[bool, BeforeValidator(_bool)] = False
@@ -437,6 +586,10 @@ class _JobModel(_Section):
     early_stopping: Annotated[dict[str, Any], BeforeValidator(_early_stopping)] = {"rule": "off"}
     limits: Annotated[_LimitsModel, _or_empty(dict)] = _LimitsModel()
     storage: Annotated[str | None, BeforeValidator(_storage)] = None
+    retry: _RetryModel | None = None
+    on_interrupt: Annotated[str, BeforeValidator(_on_interrupt)] = "rerun"
+    executor: Annotated[str | None, BeforeValidator(_executor)] = None
+    warm_start: Annotated[list[str], BeforeValidator(_warm_start), _or_empty(list)] = []
     output_dir: _Text = None
     seed: Annotated[int | None, BeforeValidator(_int_at_least(0, optional=True))] = None
 
@@ -448,6 +601,7 @@ _SECTIONS: dict[str, type[BaseModel]] = {
     "metrics": _MetricModel,
     "templates": _TemplateModel,
     "limits": _LimitsModel,
+    "retry": _RetryModel,
 }
 
 #: What a field holds, for pydantic's own type errors (containers) and for missing fields.
@@ -469,6 +623,7 @@ _EXPECTED = {
     "strategy_options": "a mapping of option name to value",
     "enqueue": "a list of configurations (mappings of parameter name to value)",
     "limits": "a mapping such as {max_trials: 20, max_parallel: 1}",
+    "retry": "a mapping such as {max_retries: 2, exit_codes: [137], log_regex: 'out of memory'}",
 }
 _TYPE_TEXT = {
     "dict_type": "a mapping",
@@ -650,12 +805,17 @@ class _Assembly:
                 trial_timeout=limits.trial_timeout,
                 max_failures=max_failures,
                 time_limit=limits.time_limit,
+                max_log_bytes=limits.max_log_bytes,
             ),
             storage=m.storage,
             seed=m.seed,
             enqueue=tuple(enqueue),
             document=document,
             base_dir=str(self.base_dir),
+            retry=m.retry.policy() if m.retry is not None else None,
+            on_interrupt=m.on_interrupt,
+            executor=m.executor,
+            warm_start=tuple(m.warm_start),
         )
 
     def check_early_stopping(self) -> None:
@@ -928,7 +1088,7 @@ class _Assembly:
         if not self.ok("strategy", "strategy_options"):
             return
         names = available_strategies()
-        if m.strategy not in names:
+        if not is_strategy(m.strategy):
             self.problems.append(
                 f"strategy: unknown strategy {m.strategy!r}; expected one of "
                 f"{', '.join(names)}.{_did_you_mean(m.strategy, names)}"
@@ -937,7 +1097,10 @@ class _Assembly:
         if self.space is None or any(p.startswith("design") for p in self.problems):
             return
         try:
-            strategy = make_strategy(m.strategy, self.space, seed=m.seed, options=options)
+            direction = m.objective.direction if m.objective is not None else "minimize"
+            strategy = make_strategy(
+                m.strategy, self.space, seed=m.seed, options=options, direction=direction
+            )
         except ConfigError as exc:
             self.problems.extend(exc.problems)
             return
@@ -1006,6 +1169,7 @@ def job_from_document(
             f"{source}: expected a mapping of fields (name, command, parameters, objective, ...) "
             f"at the top level, got {type(document).__name__} {document!r}."
         )
+    _check_size(document, source)
     problems = _json_problems(document, "")
     plain = _plain(document)
     model, schema_problems, failed = _validate(plain)
@@ -1013,6 +1177,36 @@ def job_from_document(
     assembly = _Assembly(plain, model, Path(base_dir).expanduser().resolve(), problems, failed)
     # default=repr: values that are not JSON are already reported as problems above.
     return assembly.build(json.loads(json.dumps(plain, default=repr)))
+
+
+#: Bounds on a job document, so that a hostile file (a YAML "billion laughs" of aliases,
+#: nesting thousands deep) is refused at once instead of exhausting time, memory or stack.
+MAX_DOCUMENT_VALUES = 100_000
+MAX_DOCUMENT_DEPTH = 64
+
+
+def _check_size(document: Any, source: str) -> None:
+    """Refuse documents that expand to too many values or nest too deeply (checked in bounded
+    time: the walk stops at the first bound crossed)."""
+    count = 0
+    stack: list[tuple[Any, int]] = [(document, 1)]
+    while stack:
+        value, depth = stack.pop()
+        count += 1
+        if count > MAX_DOCUMENT_VALUES:
+            raise ConfigError(
+                f"{source}: the job file holds more than {MAX_DOCUMENT_VALUES} values once its "
+                f"YAML aliases (*name) are expanded; a job file is a few dozen settings."
+            )
+        if depth > MAX_DOCUMENT_DEPTH:
+            raise ConfigError(
+                f"{source}: the job file nests more than {MAX_DOCUMENT_DEPTH} levels deep; "
+                f"a job file is a few levels of mappings and lists."
+            )
+        if isinstance(value, Mapping):
+            stack.extend((item, depth + 1) for item in value.values())
+        elif isinstance(value, list | tuple):
+            stack.extend((item, depth + 1) for item in value)
 
 
 def load_job_file(path: str | Path) -> JobSpec:
@@ -1078,3 +1272,8 @@ def parse_yaml(text: str, source: str = "job file") -> Any:
         raise ConfigError(f"{where}: invalid YAML: {what}.") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source}: invalid YAML: {' '.join(str(exc).split())}.") from None
+    except RecursionError:
+        raise ConfigError(
+            f"{source}: invalid YAML: it nests too deeply to read; a job file is a few levels "
+            f"of mappings and lists."
+        ) from None

@@ -11,12 +11,25 @@ Parameter values are data: they are substituted into argv items, env values and
 template text, never parsed by a shell or evaluated, so ``a; rm -rf ~`` reaches the
 script as one literal argument.
 
+Limits a misbehaving command cannot get around: ``trial.log`` stops growing at
+``max_log_bytes`` (the output is still read, for metrics and so that the command never
+blocks on a full pipe, and its last lines are written when the trial ends); at most
+:data:`MAX_OBSERVATIONS` observations per attempt are recorded (the last value of each
+metric always is); and when the command ends, its process group is killed and any process
+it started elsewhere (``setsid``) that still carries the trial's environment is ended.
+
+A job with a :class:`~tuneforge.retry.RetryPolicy` runs a failed trial again, in the same
+folder, when the failure is one the policy names; each new attempt is announced with a
+:class:`~tuneforge.retry.TrialRetried` event and appends to ``trial.log``.
+
 Files in the trial folder::
 
     params.json     the job, trial number, parameters and static values
     trial.log       everything the command printed (stdout and stderr, merged)
     metrics.jsonl   one line per observation read: {"metric", "value", "step", "time"}
     report.jsonl    lines appended by tuneforge.report() in the script
+
+``metrics.jsonl`` and ``report.jsonl`` hold the last attempt's lines only.
 """
 
 from __future__ import annotations
@@ -33,13 +46,15 @@ import subprocess
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import IO, Any
 
 from tuneforge.errors import TrialError, TuneforgeError
 from tuneforge.events import MetricObserved, StopSignal, TrialEvent, TrialOutcome, TrialStarted
+from tuneforge.executors.processes import end_processes, find_trial_processes
 from tuneforge.metrics import MetricDefinition, MetricReader
 from tuneforge.placeholders import fill, format_value
+from tuneforge.retry import RetryPolicy, TrialRetried
 from tuneforge.trial import Observation, TrialState
 
 PARAMS_FILE = "params.json"
@@ -52,6 +67,10 @@ _RESERVED = frozenset({PARAMS_FILE, LOG_FILE, METRICS_FILE, REPORT_FILE})
 LOG_TAIL_LINES = 20
 #: Bytes of one output line parsed for metrics; longer lines are logged whole, parsed cut.
 MAX_LINE_BYTES = 64 * 1024
+#: Default size at which ``trial.log`` stops growing (``limits.max_log_bytes``).
+DEFAULT_MAX_LOG_BYTES = 100 * 1024 * 1024
+#: Observations recorded per attempt; past it only each metric's last value is.
+MAX_OBSERVATIONS = 100_000
 _TAIL_LINE_CHARS = 1000
 _READ_BYTES = 64 * 1024
 _REPORT_READ_BYTES = 1024 * 1024
@@ -60,6 +79,8 @@ _FAST_POLL = 0.02  # while ending a trial, so it ends promptly
 # After the group is killed, its output pipe normally closes at once; a process that left
 # the group (setsid) could hold it open forever, so stop waiting after this long.
 _DRAIN_SECONDS = 1.0
+# How long a process left outside the group gets between SIGTERM and SIGKILL.
+_ESCAPED_GRACE = 1.0
 _LINE_BREAK = re.compile(rb"\r\n|\r|\n")
 _ENV_NAME = re.compile(r"[^A-Za-z0-9]")
 
@@ -89,36 +110,89 @@ class RunSpec:
     objective: str = "objective"
     timeout: float | None = None  # seconds
     stop_grace: float = 5.0  # seconds between SIGTERM and SIGKILL
+    retry: RetryPolicy | None = None  # which failed attempts run again
+    max_log_bytes: int | None = DEFAULT_MAX_LOG_BYTES  # None: trial.log grows without limit
 
 
 def run_trial(spec: RunSpec, emit: Callable[[TrialEvent], None], stop: StopSignal) -> TrialOutcome:
     """Run ``spec``'s command to the end, emitting events as it goes, and say how it ended.
 
-    Emits :class:`TrialStarted` once the process runs and :class:`MetricObserved` for each
-    observation as it is read. The outcome is COMPLETED with the objective's last value
-    when the command exits 0 after reporting a finite objective; FAILED with a reason
-    otherwise (including a trial that could not be prepared or started); or the state and
-    reason ``stop`` asked for.
+    Emits :class:`TrialStarted` once the process runs (:class:`TrialRetried` for each new
+    attempt) and :class:`MetricObserved` for each observation as it is read. The outcome is
+    COMPLETED with the objective's last value when the command exits 0 after reporting a
+    finite objective; FAILED with a reason otherwise (including a trial that could not be
+    prepared or started); or the state and reason ``stop`` asked for.
     """
     trial_dir = os.path.abspath(spec.trial_dir)
     try:
-        argv, cwd, env, reader = _prepare(spec, trial_dir)
-        session = _Session(spec.number, trial_dir, reader, emit)
+        argv, cwd, env = _prepare(spec, trial_dir)
     except TuneforgeError as exc:
         return TrialOutcome(TrialState.FAILED, reason=str(exc))
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in a path, say
         return TrialOutcome(
             TrialState.FAILED, reason=f"could not prepare trial folder {trial_dir!r}: {exc}"
         )
+    attempts = spec.retry.max_attempts if spec.retry is not None else 1
+    note: str | None = None
+    for attempt in range(1, attempts + 1):
+        if attempt > 1:
+            for name in (METRICS_FILE, REPORT_FILE):  # they hold the last attempt's lines
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(trial_dir, name))
+        outcome, retryable = _attempt(spec, trial_dir, argv, cwd, env, emit, stop, attempt, note)
+        if retryable is None or attempts == 1:
+            return outcome
+        if attempt == attempts:
+            return replace(
+                outcome, reason=f"{outcome.reason} (attempt {attempt} of {attempts}; {retryable})"
+            )
+        note = (
+            f"attempt {attempt} of {attempts} failed ({outcome.reason}) and is retried: {retryable}"
+        )
+        assert spec.retry is not None  # attempts > 1
+        if spec.retry.delay > 0 and stop.wait(spec.retry.delay):
+            return TrialOutcome(
+                stop.state, reason=stop.reason, log_tail=outcome.log_tail, metrics=outcome.metrics
+            )
+    raise AssertionError("unreachable")  # pragma: no cover - the last attempt returns
+
+
+def _attempt(
+    spec: RunSpec,
+    trial_dir: str,
+    argv: list[str],
+    cwd: str | None,
+    env: dict[str, str],
+    emit: Callable[[TrialEvent], None],
+    stop: StopSignal,
+    attempt: int,
+    note: str | None,
+) -> tuple[TrialOutcome, str | None]:
+    """Run the command once; the outcome, and why it may be retried (``None``: it may not)."""
+    reader = MetricReader(spec.metrics, spec.objective)
     try:
+        session = _Session(
+            spec.number,
+            trial_dir,
+            reader,
+            emit,
+            max_log_bytes=spec.max_log_bytes,
+            retry_regex=spec.retry.compiled() if spec.retry is not None else None,
+        )
+    except OSError as exc:
+        reason = f"could not open the log in trial folder {trial_dir!r}: {_describe(exc)}"
+        return TrialOutcome(TrialState.FAILED, reason=reason), None
+    try:
+        if note is not None:
+            session.note(note)
         if stop.is_set():
-            return _stopped(stop, reader, session)
+            return _stopped(stop, reader, session), None
         try:
             process = subprocess.Popen(
                 argv,
                 shell=False,
                 cwd=cwd,
-                env=env,
+                env={**env, "TUNEFORGE_ATTEMPT": str(attempt)},
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
@@ -128,14 +202,19 @@ def run_trial(spec: RunSpec, emit: Callable[[TrialEvent], None], stop: StopSigna
         except (OSError, ValueError) as exc:
             reason = f"could not start {argv[0]!r}: {_describe(exc)}"
             session.note(reason)
-            return TrialOutcome(
+            outcome = TrialOutcome(
                 TrialState.FAILED,
                 reason=reason,
                 log_tail=session.log_tail(),
                 metrics=reader.last_values(),
             )
+            return outcome, None
         try:
-            emit(TrialStarted(spec.number, time.time(), trial_dir, process.pid))
+            now = time.time()
+            if attempt == 1:
+                emit(TrialStarted(spec.number, now, trial_dir, process.pid))
+            else:
+                emit(TrialRetried(spec.number, now, trial_dir, process.pid, attempt, note or ""))
             ending = _supervise(process, session, spec, stop)
         finally:
             if process.returncode is None:  # emit raised, or a bug: leave nothing running
@@ -143,7 +222,14 @@ def run_trial(spec: RunSpec, emit: Callable[[TrialEvent], None], stop: StopSigna
                 process.wait()
             if process.stdout is not None:
                 process.stdout.close()
-        return _outcome(spec, stop, ending, process.returncode, reader, session)
+        session.finish()
+        outcome = _outcome(spec, stop, ending, process.returncode, reader, session)
+        retryable = None
+        if spec.retry is not None and outcome.state is TrialState.FAILED and ending is None:
+            retryable = spec.retry.reason(
+                returncode=process.returncode, matched_line=session.retry_match
+            )
+        return outcome, retryable
     finally:
         session.close()
 
@@ -151,9 +237,7 @@ def run_trial(spec: RunSpec, emit: Callable[[TrialEvent], None], stop: StopSigna
 # --- preparing the trial folder, argv and environment ---------------------------------------
 
 
-def _prepare(
-    spec: RunSpec, trial_dir: str
-) -> tuple[list[str], str | None, dict[str, str], MetricReader]:
+def _prepare(spec: RunSpec, trial_dir: str) -> tuple[list[str], str | None, dict[str, str]]:
     """Fill every placeholder and write the trial folder, or raise before anything runs."""
     values: dict[str, Any] = {
         **spec.static,
@@ -168,7 +252,7 @@ def _prepare(
     argv = [fill(str(item), values) for item in spec.command]
     cwd = fill(spec.workdir, values) or None
     env = _environment(spec, trial_dir, values)
-    reader = MetricReader(spec.metrics, spec.objective)
+    MetricReader(spec.metrics, spec.objective)  # a bad definition fails before anything runs
     _reset_folder(trial_dir)
     document = {
         "job": spec.job_name,
@@ -184,12 +268,12 @@ def _prepare(
     # Checked after the templates, which may create the working directory.
     if cwd is not None and not os.path.isdir(cwd):
         raise TrialError(f"working directory {cwd!r} does not exist or is not a folder.")
-    return argv, cwd, env, reader
+    return argv, cwd, env
 
 
 def _template_target(trial_dir: str, target: str) -> str:
     """The absolute path of a template's target, which must lie inside the trial folder."""
-    if not target or os.path.isabs(target):
+    if not target or os.path.isabs(target) or "\0" in target:
         raise TrialError(
             f"template target {target!r} must be a path relative to the trial folder, "
             f"e.g. 'config.yaml'."
@@ -272,7 +356,7 @@ def _plain(value: Any) -> Any:
 
 
 class _Session:
-    """One trial's output: the log file, the tail, line splitting and the metric sinks."""
+    """One attempt's output: the log file (capped), the tail, line splitting and metric sinks."""
 
     def __init__(
         self,
@@ -280,21 +364,37 @@ class _Session:
         trial_dir: str,
         reader: MetricReader,
         emit: Callable[[TrialEvent], None],
+        *,
+        max_log_bytes: int | None = DEFAULT_MAX_LOG_BYTES,
+        retry_regex: re.Pattern[str] | None = None,
     ) -> None:
         self.number = number
         self.reader = reader
         self.emit = emit
         self.report_path = os.path.join(trial_dir, REPORT_FILE)
         self.log: IO[bytes] = open(os.path.join(trial_dir, LOG_FILE), "ab")  # noqa: SIM115
-        self.metrics: IO[str] = open(  # noqa: SIM115
-            os.path.join(trial_dir, METRICS_FILE), "a", encoding="utf-8"
-        )
+        try:
+            self.metrics: IO[str] = open(  # noqa: SIM115
+                os.path.join(trial_dir, METRICS_FILE), "a", encoding="utf-8"
+            )
+        except OSError:
+            self.log.close()
+            raise
         self.tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
+        self.max_log_bytes = max_log_bytes
+        self.retry_regex = retry_regex
+        self.retry_match: str | None = None  # the first output line retry_regex matched
+        self.logged = 0  # bytes of output written to the log by this attempt
+        self.unlogged = 0  # bytes of output past max_log_bytes, read but not written
+        self.n_observations = 0
+        self._dropped: dict[str, Observation] = {}  # past MAX_OBSERVATIONS: the last of each
+        self.n_dropped = 0
         self._pending = bytearray()
         self._discarding = False  # inside an over-long line, after its first MAX_LINE_BYTES
         self._after_cr = False
         self._report_offset = 0
         self._report_pending = b""
+        self._closed = False
 
     def output(self, data: bytes) -> None:
         """Log a chunk of the command's output and read every line it completes.
@@ -302,31 +402,25 @@ class _Session:
         A carriage return ends a line too, so metrics printed between progress-bar
         updates are still read.
         """
-        self.log.write(data)
-        self.log.flush()
-        start = 0
-        for brk in _LINE_BREAK.finditer(data):
-            piece = data[start : brk.start()]
-            start = brk.end()
-            after_cr, self._after_cr = self._after_cr, brk.group() == b"\r"
-            # A "\r" on an empty line shows nothing, and "\r" ending one chunk with "\n"
-            # starting the next are one line break: neither makes a line.
-            if not piece and not self._pending and (self._after_cr or after_cr):
-                continue
-            self._take(piece, complete=True)
-        if start < len(data):
-            self._after_cr = False
-            self._take(data[start:], complete=False)
+        self._write_log(data)
+        self._split(data, note=False)
 
     def end_output(self) -> None:
         """Read the last line when the output ended without a line break."""
         if self._pending:
-            self._line(bytes(self._pending))
+            self._line(bytes(self._pending), note=False)
             self._pending.clear()
 
     def note(self, message: str) -> None:
-        """A line of tuneforge's own in the log, e.g. why the command did not start."""
-        self.output(f"[tuneforge] {message}\n".encode())
+        """A line of tuneforge's own in the log, e.g. why the command did not start.
+
+        Notes are few and short, so they are written past ``max_log_bytes`` too.
+        """
+        self.end_output()
+        data = f"[tuneforge] {message}\n".encode()
+        self.log.write(data)
+        self.log.flush()
+        self._split(data, note=True)
 
     def log_tail(self) -> str:
         return "\n".join(self.tail)
@@ -356,43 +450,118 @@ class _Session:
             self._record(self.reader.feed_report(self._report_pending.decode("utf-8", "replace")))
             self._report_pending = b""
 
-    def close(self) -> None:
-        self.log.close()
-        self.metrics.close()
+    def finish(self) -> None:
+        """Once the output has ended: record each metric's last value if the cap held it back."""
+        if not self._dropped:
+            return
+        dropped, self._dropped = self._dropped, {}
+        for observation in dropped.values():
+            self._write_observation(observation)
+        self.note(
+            f"{self.n_dropped} observations past the first {MAX_OBSERVATIONS} were not recorded "
+            f"(the last value of each metric was)"
+        )
 
-    def _take(self, piece: bytes, *, complete: bool) -> None:
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self.unlogged:
+                lines = "".join(f"{line}\n" for line in self.tail)
+                self.log.write(
+                    f"[tuneforge] {self.unlogged} more bytes of output were read but not written "
+                    f"(limits.max_log_bytes is {self.max_log_bytes}); the last {len(self.tail)} "
+                    f"lines were:\n{lines}".encode()
+                )
+        finally:
+            self.log.close()
+            self.metrics.close()
+
+    def _write_log(self, data: bytes) -> None:
+        cap = self.max_log_bytes
+        if cap is None or self.logged + len(data) <= cap:
+            self.log.write(data)
+            self.logged += len(data)
+            self.log.flush()
+            return
+        room = max(0, cap - self.logged)
+        if room:
+            self.log.write(data[:room])
+            self.logged += room
+        if not self.unlogged:
+            self.log.write(
+                f"\n[tuneforge] trial.log reached limits.max_log_bytes ({cap} bytes): the rest "
+                f"of the output is read for metrics but not written; its last lines follow at "
+                f"the end.\n".encode()
+            )
+        self.unlogged += len(data) - room
+        self.log.flush()
+
+    def _split(self, data: bytes, *, note: bool) -> None:
+        start = 0
+        for brk in _LINE_BREAK.finditer(data):
+            piece = data[start : brk.start()]
+            start = brk.end()
+            after_cr, self._after_cr = self._after_cr, brk.group() == b"\r"
+            # A "\r" on an empty line shows nothing, and "\r" ending one chunk with "\n"
+            # starting the next are one line break: neither makes a line.
+            if not piece and not self._pending and (self._after_cr or after_cr):
+                continue
+            self._take(piece, complete=True, note=note)
+        if start < len(data):
+            self._after_cr = False
+            self._take(data[start:], complete=False, note=note)
+
+    def _take(self, piece: bytes, *, complete: bool, note: bool) -> None:
         if self._discarding:
             self._discarding = not complete
             return
         self._pending += piece
         if complete:
-            self._line(bytes(self._pending))
+            self._line(bytes(self._pending), note=note)
             self._pending.clear()
         elif len(self._pending) >= MAX_LINE_BYTES:
             # Memory stays bounded whatever the command prints: parse the start, skip the rest.
-            self._line(bytes(self._pending))
+            self._line(bytes(self._pending), note=note)
             self._pending.clear()
             self._discarding = True
 
-    def _line(self, raw: bytes) -> None:
+    def _line(self, raw: bytes, *, note: bool) -> None:
         text = raw[:MAX_LINE_BYTES].decode("utf-8", "replace")
         if len(text) > _TAIL_LINE_CHARS:
             self.tail.append(text[:_TAIL_LINE_CHARS] + " [...]")
         else:
             self.tail.append(text)
+        if note:
+            return
+        if (
+            self.retry_regex is not None
+            and self.retry_match is None
+            and self.retry_regex.search(text)
+        ):
+            self.retry_match = text
         self._record(self.reader.feed_line(text))
 
     def _record(self, observations: list[Observation]) -> None:
         for observation in observations:
-            record = {
-                "metric": observation.metric,
-                "value": observation.value,
-                "step": observation.step,
-                "time": observation.time,
-            }
-            self.metrics.write(json.dumps(record) + "\n")
-            self.metrics.flush()
-            self.emit(MetricObserved(self.number, observation))
+            if self.n_observations >= MAX_OBSERVATIONS:
+                self._dropped[observation.metric] = observation
+                self.n_dropped += 1
+                continue
+            self.n_observations += 1
+            self._write_observation(observation)
+
+    def _write_observation(self, observation: Observation) -> None:
+        record = {
+            "metric": observation.metric,
+            "value": observation.value,
+            "step": observation.step,
+            "time": observation.time,
+        }
+        self.metrics.write(json.dumps(record) + "\n")
+        self.metrics.flush()
+        self.emit(MetricObserved(self.number, observation))
 
 
 def _supervise(
@@ -440,6 +609,7 @@ def _supervise(
         # children it left behind (reparented, but still in the group).
         _signal_group(pgid, signal.SIGKILL)
         process.wait()
+        _end_escaped(spec, session, pgid)
         give_up = time.monotonic() + _DRAIN_SECONDS
         while not eof and time.monotonic() < give_up:
             eof = _pump(selector, fd, session, _FAST_POLL)
@@ -448,6 +618,19 @@ def _supervise(
     finally:
         selector.close()
     return ending
+
+
+def _end_escaped(spec: RunSpec, session: _Session, pgid: int) -> None:
+    """End the processes the command started outside its group that carry its environment."""
+    trial_dir = os.path.abspath(spec.trial_dir)
+    found = find_trial_processes(spec.job_name, trial_dirs=[trial_dir])
+    escaped = [p for p in found if p.pgid != pgid]  # the group itself was just SIGKILLed
+    if not escaped:
+        return
+    ended = end_processes(escaped, grace=_ESCAPED_GRACE)
+    if ended:
+        pids = ", ".join(str(p.pid) for p in ended)
+        session.note(f"ended {len(ended)} process(es) the trial left running (pid {pids})")
 
 
 def _pump(selector: selectors.BaseSelector, fd: int, session: _Session, wait: float) -> bool:

@@ -71,7 +71,9 @@ class Trial:
     """A trial as recorded: its configuration, state and results.
 
     ``value`` is the objective's final value (``None`` until the trial completes);
-    ``metrics`` holds the last value of every metric it reported.
+    ``metrics`` holds the last value of every metric it reported. ``pid`` is the process
+    group of its command's last attempt, if it had one; ``attempt`` counts the attempts
+    made (more than 1 when a retryable failure was run again).
     """
 
     number: int
@@ -85,6 +87,8 @@ class Trial:
     started_at: float | None = None
     finished_at: float | None = None
     origin: str = "strategy"
+    pid: int | None = None
+    attempt: int = 1
 
     @property
     def duration(self) -> float | None:

@@ -28,9 +28,9 @@ from tuneforge.storage import (
 )
 from tuneforge.trial import Observation, TrialState
 
-# PostgreSQL joins with one line, "postgresql", here; it skips unless
-# TUNEFORGE_TEST_POSTGRES_URL names a database the tests may empty.
-BACKENDS = ["memory", "sqlite"]
+# PostgreSQL runs on $TUNEFORGE_TEST_POSTGRES_URL (a database the tests may empty) or on a
+# throwaway server started for the session; without PostgreSQL it skips (fails under CI).
+BACKENDS = ["memory", "sqlite", "postgresql"]
 
 
 class Clock:
@@ -75,9 +75,11 @@ def _supplier(backend: str, tmp_path: Path) -> StorageSupplier:
     if backend == "sqlite":
         return StorageSupplier(f"sqlite:///{tmp_path / 'tuneforge.db'}", shared=True)
     if backend == "postgresql":
-        url = os.environ.get("TUNEFORGE_TEST_POSTGRES_URL", "")
-        if not url:
-            pytest.skip("set TUNEFORGE_TEST_POSTGRES_URL to test PostgreSQL")
+        # $TUNEFORGE_TEST_POSTGRES_URL, or a new database on a throwaway server that
+        # tests/cluster/services.py starts (skipped without PostgreSQL, failed under CI).
+        from tests.cluster.services import postgres_test_url
+
+        url = postgres_test_url()
         _empty_postgres(url)
         return StorageSupplier(url, shared=True)
     raise ValueError(f"unknown backend {backend!r}")
@@ -752,8 +754,8 @@ def test_newer_schema_version_is_refused(make_shared_storage: StorageSupplier) -
     engine.dispose()
     with pytest.raises(
         StorageError,
-        match=r"written by a newer tuneforge \(schema version 2; "
-        r"this one reads up to version 1\); upgrade tuneforge",
+        match=rf"written by a newer tuneforge \(schema version {SCHEMA_VERSION + 1}; "
+        rf"this one reads up to version {SCHEMA_VERSION}\); upgrade tuneforge",
     ):
         make_shared_storage()
 

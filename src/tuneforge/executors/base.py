@@ -8,10 +8,10 @@ in-process objective, so the controller drives both the same way.
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from tuneforge.events import StopSignal, TrialEvent, TrialOutcome
-from tuneforge.trial import TrialState
+from tuneforge.trial import Trial, TrialState
 
 Emit = Callable[[TrialEvent], None]
 Work = Callable[[Emit, StopSignal], TrialOutcome]
@@ -47,3 +47,17 @@ class Executor(abc.ABC):
 
     def shutdown(self) -> None:  # noqa: B027 - nothing to release by default
         """Release workers; called once the controller is done."""
+
+    def end_orphans(
+        self, job_name: str, output_dir: str | None, trials: Sequence[Trial]
+    ) -> list[tuple[int | None, str]]:
+        """End what a dead controller of the job left running; say what was ended.
+
+        Called by a new controller before it runs anything, holding the job's lease, so
+        nothing of this job may legitimately run. ``trials`` are the ones the dead
+        controller left PENDING or RUNNING (with the ``pid`` and folder it recorded).
+        Returns ``(trial number or None, description)`` per trial whose processes were
+        ended. The default, for executors that run nothing outside their own lifetime,
+        ends nothing.
+        """
+        return []

@@ -3,18 +3,29 @@
 A command trial spends its thread waiting on its subprocess, so threads are enough to
 keep ``max_parallel`` trials running without a process pool; an in-process objective
 runs in the thread itself, as ``n_jobs`` threads do in Optuna.
+
+The trials' processes live in process groups of their own, so they outlive a controller
+killed with SIGKILL; :meth:`LocalExecutor.end_orphans` finds them on resume (by the
+process group storage recorded and by the marker in their environment, see
+:mod:`tuneforge.executors.processes`) and ends them.
 """
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 import time
 import traceback
+from collections.abc import Sequence
 
 from tuneforge.events import StopSignal, TrialEvent, TrialFinished, TrialOutcome
 from tuneforge.executors.base import Executor, Work
-from tuneforge.trial import TrialState
+from tuneforge.executors.processes import TrialFinder, end_processes
+from tuneforge.trial import Trial, TrialState
+
+#: Seconds a left-over trial process gets between SIGTERM and SIGKILL on resume.
+ORPHAN_GRACE = 3.0
 
 
 class LocalExecutor(Executor):
@@ -77,6 +88,39 @@ class LocalExecutor(Executor):
     @property
     def running(self) -> set[int]:
         return set(self._running)
+
+    def end_orphans(
+        self, job_name: str, output_dir: str | None, trials: Sequence[Trial]
+    ) -> list[tuple[int | None, str]]:
+        """End the job's trial processes still running: recorded groups and marked ones."""
+        folders = {os.path.normpath(t.trial_dir): t.number for t in trials if t.trial_dir}
+        finder = TrialFinder(
+            job_name,
+            trial_dirs=folders,
+            under=output_dir,
+            groups={t.pid for t in trials if t.pid is not None},
+        )
+        ended = end_processes(finder(), grace=ORPHAN_GRACE, rescan=finder)
+        groups = {t.pid: t.number for t in trials if t.pid is not None}
+        by_trial: dict[int | str, list[int]] = {}
+        for process in ended:
+            folder = os.path.normpath(process.trial_dir) if process.trial_dir else None
+            number = folders.get(folder) if folder is not None else None
+            if number is None:
+                number = groups.get(process.pgid)
+            key: int | str = number if number is not None else (folder or "an unknown folder")
+            by_trial.setdefault(key, []).append(process.pid)
+        notes: list[tuple[int | None, str]] = []
+        for key, pids in sorted(by_trial.items(), key=lambda item: str(item[0])):
+            number = key if isinstance(key, int) else None
+            what = f"trial {key}" if number is not None else f"the trial in {key}"
+            shown = ", ".join(str(pid) for pid in sorted(pids))
+            message = (
+                f"ended {len(pids)} process(es) of {what} left running by a controller that "
+                f"is gone (pid {shown})"
+            )
+            notes.append((number, message))
+        return notes
 
     def shutdown(self) -> None:
         for number in list(self._signals):

@@ -5,10 +5,19 @@ depend on it.
 """
 
 from tuneforge.storage.models import SCHEMA_VERSION, JobState
-from tuneforge.storage.sql import JobEvent, JobRecord, Storage, default_storage_url
+from tuneforge.storage.sql import (
+    ControllerLease,
+    JobBusyError,
+    JobEvent,
+    JobRecord,
+    Storage,
+    default_storage_url,
+)
 
 __all__ = [
     "SCHEMA_VERSION",
+    "ControllerLease",
+    "JobBusyError",
     "JobEvent",
     "JobRecord",
     "JobState",

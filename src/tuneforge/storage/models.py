@@ -8,8 +8,12 @@ state later needs no migration), times as unix float seconds, parameter values a
 A metric value that is NaN is stored as NULL (SQLite has no NaN: it turns NaN into NULL on
 its own), and read back as NaN; infinities are stored as they are.
 
-Bump ``SCHEMA_VERSION`` whenever a table changes; a storage refuses to open a database
-written with a newer version.
+Bump ``SCHEMA_VERSION`` whenever a table changes, and list the columns it adds in
+``ADDED_COLUMNS`` so that an older database is brought up to date when opened (tables it
+lacks are created); a storage refuses to open a database written with a newer version.
+
+Version 2 added the controller lease of a job (``controller_*``, ``heartbeat_at``), the
+time controllers spent on it (``active_seconds``) and a trial's ``attempt``.
 """
 
 from __future__ import annotations
@@ -28,12 +32,13 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from tuneforge.trial import TrialState
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class JobState(enum.Enum):
@@ -82,6 +87,15 @@ class JobRow(Base):
     finished_at: Mapped[float | None] = mapped_column(Float)
     reason: Mapped[str | None] = mapped_column(Text)
     stop_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The lease of the controller running the job (all NULL when none holds it): a random
+    # id, and where it runs, so that another controller can tell a live one from a dead one.
+    controller_id: Mapped[str | None] = mapped_column(String(64))
+    controller_host: Mapped[str | None] = mapped_column(String(255))
+    controller_pid: Mapped[int | None] = mapped_column(Integer)
+    controller_start: Mapped[str | None] = mapped_column(String(64))  # its process start time
+    heartbeat_at: Mapped[float | None] = mapped_column(Float)
+    # Seconds controllers have spent running the job, summed over resumes (for time_limit).
+    active_seconds: Mapped[float] = mapped_column(Float, default=0.0, server_default=text("0"))
 
 
 class TrialRow(Base):
@@ -103,6 +117,7 @@ class TrialRow(Base):
     finished_at: Mapped[float | None] = mapped_column(Float)
     stop_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     origin: Mapped[str] = mapped_column(String(64), default="strategy")
+    attempt: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
 
 
 class TrialParamRow(Base):
@@ -146,3 +161,17 @@ class MetaRow(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+#: Columns added to existing tables since version 1, by the version that added them.
+ADDED_COLUMNS: dict[int, tuple[tuple[str, str], ...]] = {
+    2: (
+        ("jobs", "controller_id"),
+        ("jobs", "controller_host"),
+        ("jobs", "controller_pid"),
+        ("jobs", "controller_start"),
+        ("jobs", "heartbeat_at"),
+        ("jobs", "active_seconds"),
+        ("trials", "attempt"),
+    ),
+}

@@ -14,11 +14,22 @@ How concurrent writers stay safe:
 * Every SQLite connection waits up to 30 s for a lock (``busy_timeout``); a write that still
   finds ``database is locked`` is retried a few times, then reported as ``StorageError``.
 * Transactions are short: one method, one transaction. Readers never block writers (WAL).
+  Opening a storage only reads, unless the tables are missing or older than this version.
+* A write either happens whole or not at all: a trial's finish (state, value, log tail,
+  event) is one transaction, so a crash or a failed write never leaves half a trial.
+
+The controller running a job holds its *lease*: a row of the job names the controller (a
+random id, its host, pid and process start time) and the controller refreshes
+``heartbeat_at`` every few seconds. :meth:`Storage.claim_job` gives the lease to a new
+controller only when nobody holds it or its holder is dead (the caller decides how to tell),
+so two controllers never run one job; ``JobBusyError`` says who holds it.
 
 Every SQLAlchemy error reaching a caller is wrapped in ``StorageError`` naming what was
 being done. Times are unix float seconds. Event kinds: ``job_created``, ``job_state``,
 ``stop_requested``, ``stop_cleared``, ``trial_created``, ``trial_started``,
-``trial_finished``, ``trial_reset``.
+``trial_retried``, ``trial_finished``, ``trial_reset``, ``controller_claimed``,
+``controller_released`` and ``note`` (what a controller wants on record, e.g. the left-over
+processes it ended).
 
 Non-finite numbers: metric values and trial values are stored as SQL floats (a NaN becomes
 NULL, read back as NaN for a metric and as ``None`` for a trial's value); in the job
@@ -66,6 +77,7 @@ from sqlalchemy.pool import StaticPool
 
 from tuneforge.errors import JobExistsError, NotFoundError, StorageError
 from tuneforge.storage.models import (
+    ADDED_COLUMNS,
     SCHEMA_VERSION,
     Base,
     EventRow,
@@ -80,6 +92,8 @@ from tuneforge.trial import Observation, Trial, TrialState
 
 __all__ = [
     "SCHEMA_VERSION",
+    "ControllerLease",
+    "JobBusyError",
     "JobEvent",
     "JobRecord",
     "JobState",
@@ -101,6 +115,24 @@ _FINAL_STATES = (
 _MAX_LISTED_JOBS = 20
 
 
+class JobBusyError(StorageError):
+    """Another live controller holds the job's lease: two controllers never run one job."""
+
+
+@dataclass(frozen=True)
+class ControllerLease:
+    """Who runs a job: a controller's random id, host, pid and process start time."""
+
+    id: str
+    host: str
+    pid: int
+    start: str | None = None  # the process's start time, to tell a reused pid apart
+    heartbeat_at: float | None = None
+
+    def describe(self) -> str:
+        return f"pid {self.pid} on {self.host}"
+
+
 @dataclass(frozen=True)
 class JobRecord:
     """A job as stored: its document (the job file as loaded) and where it stands."""
@@ -118,6 +150,8 @@ class JobRecord:
     finished_at: float | None
     reason: str | None
     stop_requested: bool
+    controller: ControllerLease | None = None  # the lease, while a controller holds it
+    active_seconds: float = 0.0  # time controllers spent running the job, over all resumes
 
 
 @dataclass(frozen=True)
@@ -178,12 +212,18 @@ class Storage:
             threading.RLock() if self._is_memory else contextlib.nullcontext()
         )
         try:
-            self._run(
-                "open the storage",
-                self._initialise,
-                write=True,
-                retry_on=(IntegrityError, ProgrammingError),
+            # Most opens find the schema up to date and only read, so a reader such as
+            # `tuneforge trials` never waits for the write lock of a running controller.
+            current = self._run(
+                "open the storage", self._schema_is_current, retry_on=(ProgrammingError,)
             )
+            if not current:
+                self._run(
+                    "open the storage",
+                    self._initialise,
+                    write=True,
+                    retry_on=(IntegrityError, ProgrammingError),
+                )
         except BaseException:
             self._engine.dispose()
             raise
@@ -347,6 +387,93 @@ class Storage:
 
         self._run("clear a stop request", update, write=True)
 
+    # ------------------------------------------------------------------- controller lease
+
+    def claim_job(
+        self,
+        name: str,
+        lease: ControllerLease,
+        *,
+        is_alive: Callable[[ControllerLease], bool],
+    ) -> ControllerLease | None:
+        """Make ``lease`` the job's controller; returns the dead controller's lease it replaced.
+
+        ``is_alive`` tells whether the current holder (another lease) still runs; when it
+        does, ``JobBusyError`` names it and nothing changes. Checked and taken in one write
+        transaction, so two controllers starting at once cannot both win.
+        """
+
+        def claim(session: Session) -> ControllerLease | None:
+            row = self._job(session, name)
+            held = _lease(row)
+            if held is not None and held.id == lease.id:
+                held = None
+            if held is not None and is_alive(held):
+                seen = ""
+                if held.heartbeat_at is not None:
+                    age = max(0.0, self._clock() - held.heartbeat_at)
+                    seen = f", last heartbeat {age:.0f}s ago"
+                raise JobBusyError(
+                    f"job {name!r} is being run by another controller ({held.describe()}{seen}); "
+                    f"a job runs in one controller at a time. Wait for it to end, or stop it "
+                    f"(`tuneforge stop {name}`), then resume."
+                )
+            row.controller_id = lease.id
+            row.controller_host = lease.host
+            row.controller_pid = lease.pid
+            row.controller_start = lease.start
+            row.heartbeat_at = self._clock()
+            message = f"controller {lease.describe()} runs the job"
+            if held is not None:
+                message += f" (controller {held.describe()} no longer runs)"
+            self._record(session, row, None, "controller_claimed", message)
+            return held
+
+        return self._run("claim a job", claim, write=True)
+
+    def heartbeat(self, name: str, lease_id: str, *, active_seconds: float) -> bool:
+        """Refresh the lease's heartbeat; ``False`` if another controller has taken the job."""
+
+        def beat(session: Session) -> bool:
+            row = self._job(session, name)
+            if row.controller_id != lease_id:
+                return False
+            row.heartbeat_at = self._clock()
+            row.active_seconds = float(active_seconds)
+            return True
+
+        return self._run("refresh a job's heartbeat", beat, write=True)
+
+    def release_job(self, name: str, lease_id: str, *, active_seconds: float | None = None) -> None:
+        """Give the lease up (if ``lease_id`` still holds it), recording the time spent."""
+
+        def release(session: Session) -> None:
+            row = self._job(session, name)
+            if row.controller_id != lease_id:
+                return
+            lease = _lease(row)
+            row.controller_id = row.controller_host = row.controller_start = None
+            row.controller_pid = None
+            row.heartbeat_at = None
+            if active_seconds is not None:
+                row.active_seconds = float(active_seconds)
+            shown = lease.describe() if lease is not None else "?"
+            self._record(
+                session, row, None, "controller_released", f"controller {shown} released the job"
+            )
+
+        self._run("release a job", release, write=True)
+
+    def note(self, name: str, message: str, *, trial_number: int | None = None) -> None:
+        """Record a ``note`` event: something a controller did that belongs on record."""
+
+        def add(session: Session) -> None:
+            job = self._job(session, name)
+            trial = None if trial_number is None else self._trial(session, job, trial_number)
+            self._record(session, job, trial, "note", message)
+
+        self._run("record a note", add, write=True)
+
     # ----------------------------------------------------------------------------- trials
 
     def create_trial(
@@ -406,6 +533,44 @@ class Storage:
             self._record(session, job, row, "trial_started", message, time=time)
 
         self._run("start a trial", update, write=True)
+
+    def retry_trial(
+        self,
+        name: str,
+        number: int,
+        *,
+        attempt: int,
+        reason: str,
+        trial_dir: str | None,
+        pid: int | None,
+        time: float,
+    ) -> None:
+        """A new attempt of a running trial runs: the previous attempt's metric values go.
+
+        The trial keeps its number, parameters and start time; ``attempt`` and ``pid`` are
+        the new attempt's, and a ``trial_retried`` event records why the previous one is
+        run again.
+        """
+
+        def update(session: Session) -> None:
+            job = self._job(session, name)
+            row = self._trial(session, job, number)
+            _check_changeable(name, row, "retry")
+            row.state = TrialState.RUNNING
+            row.attempt = attempt
+            row.pid = pid
+            if trial_dir is not None:
+                row.trial_dir = str(trial_dir)
+            if row.started_at is None:
+                row.started_at = time
+            session.execute(sa.delete(MetricValueRow).where(MetricValueRow.trial_id == row.id))
+            message = f"trial {number} attempt {attempt} running"
+            message += f" (pid {pid})" if pid is not None else ""
+            self._record(
+                session, job, row, "trial_retried", _with_reason(message, reason), time=time
+            )
+
+        self._run("record a retried trial", update, write=True)
 
     def add_observations(self, name: str, number: int, observations: Sequence[Observation]) -> None:
         """Append metric values to a trial's series, all in one transaction."""
@@ -479,6 +644,7 @@ class Storage:
             row.state = TrialState.PENDING
             row.value = row.reason = row.log_tail = None
             row.pid = None
+            row.attempt = 1
             row.started_at = row.finished_at = None
             row.stop_requested = False
             session.execute(sa.delete(MetricValueRow).where(MetricValueRow.trial_id == row.id))
@@ -562,22 +728,56 @@ class Storage:
 
     # ---------------------------------------------------------------------------- helpers
 
-    def _initialise(self, session: Session) -> None:
-        """Create missing tables and record the schema version; refuse newer databases."""
-        connection = session.connection()
-        if sa.inspect(connection).has_table(MetaRow.__tablename__):
-            text = session.scalar(select(MetaRow.value).where(MetaRow.key == "schema_version"))
-            if text is not None and int(text) > SCHEMA_VERSION:
-                raise StorageError(
-                    f"the storage {self._shown} was written by a newer tuneforge (schema "
-                    f"version {text}; this one reads up to version {SCHEMA_VERSION}); "
-                    "upgrade tuneforge to use it."
-                )
-        else:
-            text = None
-        Base.metadata.create_all(connection)
+    def _schema_version(self, session: Session) -> int | None:
+        """The version recorded in the database (``None`` for a new one); refuses newer ones."""
+        if not sa.inspect(session.connection()).has_table(MetaRow.__tablename__):
+            return None
+        text = session.scalar(select(MetaRow.value).where(MetaRow.key == "schema_version"))
         if text is None:
+            return None
+        try:
+            version = int(text)
+        except ValueError:
+            raise StorageError(
+                f"the storage {self._shown} records an unreadable schema version {text!r}; "
+                "is it a tuneforge database?"
+            ) from None
+        if version > SCHEMA_VERSION:
+            raise StorageError(
+                f"the storage {self._shown} was written by a newer tuneforge (schema "
+                f"version {text}; this one reads up to version {SCHEMA_VERSION}); "
+                "upgrade tuneforge to use it."
+            )
+        return version
+
+    def _schema_is_current(self, session: Session) -> bool:
+        if self._schema_version(session) != SCHEMA_VERSION:
+            return False
+        inspector = sa.inspect(session.connection())
+        return all(inspector.has_table(table) for table in Base.metadata.tables)
+
+    def _initialise(self, session: Session) -> None:
+        """Create missing tables, add missing columns, record the schema version."""
+        version = self._schema_version(session)
+        connection = session.connection()
+        Base.metadata.create_all(connection)
+        if version is None:
             session.add(MetaRow(key="schema_version", value=str(SCHEMA_VERSION)))
+            return
+        if version == SCHEMA_VERSION:
+            return
+        inspector = sa.inspect(connection)
+        for added_in in range(version + 1, SCHEMA_VERSION + 1):
+            for table, column_name in ADDED_COLUMNS.get(added_in, ()):
+                present = {column["name"] for column in inspector.get_columns(table)}
+                if column_name in present:
+                    continue
+                column = Base.metadata.tables[table].c[column_name]
+                spec = sa.schema.CreateColumn(column).compile(dialect=connection.dialect)
+                connection.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {spec}")
+        row = session.get(MetaRow, "schema_version")
+        assert row is not None  # read above
+        row.value = str(SCHEMA_VERSION)
 
     def _run(
         self,
@@ -736,6 +936,8 @@ class Storage:
                 started_at=row.started_at,
                 finished_at=row.finished_at,
                 origin=row.origin,
+                pid=row.pid,
+                attempt=row.attempt or 1,
             )
             for row in rows
         ]
@@ -828,6 +1030,20 @@ def _job_record(row: JobRow) -> JobRecord:
         finished_at=row.finished_at,
         reason=row.reason,
         stop_requested=bool(row.stop_requested),
+        controller=_lease(row),
+        active_seconds=float(row.active_seconds or 0.0),
+    )
+
+
+def _lease(row: JobRow) -> ControllerLease | None:
+    if row.controller_id is None:
+        return None
+    return ControllerLease(
+        id=row.controller_id,
+        host=row.controller_host or "",
+        pid=row.controller_pid or 0,
+        start=row.controller_start,
+        heartbeat_at=row.heartbeat_at,
     )
 
 

@@ -107,6 +107,8 @@ def read_design_csv(path: str | Path, space: SearchSpace) -> list[Config]:
         raise ConfigError(f"{path}: cannot read the design file: {exc.strerror or exc}.") from None
     except csv.Error as exc:
         raise ConfigError(f"{path}: not a valid CSV file: {exc}.") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: the design file is not UTF-8 text ({exc.reason}).") from None
     if not lines:
         raise ConfigError(
             f"{path}: the design file is empty; expected a header line naming parameters "
