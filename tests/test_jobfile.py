@@ -110,7 +110,7 @@ def test_valid_job_defaults(write: Write, tmp_path: Path) -> None:
     spec = load_job_file(write())
     assert spec.command[:2] == ("python", "train.py")
     assert spec.workdir == str(tmp_path.resolve())
-    assert spec.strategy == "random" and spec.strategy_options == {}
+    assert spec.strategy == "auto" and spec.strategy_options == {}
     assert spec.early_stopping == "off"
     assert spec.limits.max_trials == 20 and spec.limits.max_parallel == 1
     assert spec.limits.max_failures == 5
@@ -479,7 +479,7 @@ def test_design_strategy_without_design(write: Write) -> None:
 def test_design_without_design_strategy(write: Write, tmp_path: Path) -> None:
     """design: with another strategy is refused."""
     assert only_problem(write(design=[{"lr": 0.01, "optimizer": "adam"}])).startswith(
-        "design: only the design strategy reads it, got strategy 'random'"
+        "design: only the design strategy reads it, got strategy 'auto'"
     )
 
 

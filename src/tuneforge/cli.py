@@ -44,6 +44,7 @@ from tuneforge.results.table import best_trial, sort_frame, trials_frame
 from tuneforge.runner import RunSpec, run_trial
 from tuneforge.space import SearchSpace, load_space_file
 from tuneforge.storage import JobBusyError, JobRecord, JobState, Storage, default_storage_url
+from tuneforge.strategies.warm import compatible_trials
 from tuneforge.trial import Trial, TrialState
 
 app = typer.Typer(
@@ -220,6 +221,11 @@ def _check_resumable(record: JobRecord, spec: JobSpec) -> None:
 
 def controller_arguments(spec: JobSpec, storage: Storage, output_dir: str) -> dict[str, Any]:
     """The ``Controller`` arguments that run ``spec`` (shared by ``run`` and the dashboard)."""
+    warm = [
+        trial
+        for earlier in spec.warm_start
+        for trial in compatible_trials(storage.trials(earlier), spec.space)
+    ]
     return {
         "storage": storage,
         "job_name": spec.name,
@@ -235,6 +241,7 @@ def controller_arguments(spec: JobSpec, storage: Storage, output_dir: str) -> di
         "stopping_rule": spec.make_stopping_rule(),
         "objective": spec.objective.metric,
         "on_interrupt": spec.on_interrupt,
+        "warm_start": warm,
     }
 
 
@@ -266,13 +273,19 @@ def execute_job(
     """
     console = _stdout()
     existing = {job.name: job for job in storage.list_jobs()}
-    if spec.name in existing and (resume or join):
+    joining = spec.name in existing and (resume or join)
+    if joining:
         record = existing[spec.name]
         _check_resumable(record, spec)
         output_dir = record.output_dir or str(Path("runs", spec.name).resolve())
-        console.print(f"Resuming job [bold]{spec.name}[/] ({storage.url})")
     else:
         output_dir = str(Path(spec.output_dir or Path("runs") / spec.name).resolve())
+    # Everything that can fail (warm-start jobs, the executor's scheduler) is built before
+    # the job is written, so a bad setting leaves nothing half-created behind.
+    controller_args = controller_arguments(spec, storage, output_dir)
+    if joining:
+        console.print(f"Resuming job [bold]{spec.name}[/] ({storage.url})")
+    else:
         create_job = storage.create_job if not join else functools.partial(_create_or_join, storage)
         create_job(
             spec.name,
@@ -289,7 +302,9 @@ def execute_job(
             f"{spec.limits.max_parallel} at a time, {spec.objective.direction} "
             f"{spec.objective.metric}. Trial folders in {output_dir}"
         )
-    controller_args = controller_arguments(spec, storage, output_dir)
+    chosen = controller_args["strategy"]
+    if getattr(chosen, "choice", None):
+        console.print(f"Strategy auto: {chosen.choice} ({chosen.reason})")
     if join:
         controller_args["shared"] = True
     resume_hint = (

@@ -17,6 +17,13 @@ package, through the ``tuneforge.strategies`` entry point group)::
 
 Its keyword-only constructor arguments are its options (the job file's
 ``strategy_options``); they are checked against the signature before it is built.
+``seed`` and ``direction`` are not options: the job gives them (a strategy that learns
+from values reads ``self.direction``, ``"minimize"`` or ``"maximize"``; one that defines
+its own ``__init__`` without ``direction`` is built without it).
+
+A *family* of strategies shares one class and takes the rest of a ``prefix:suffix`` name
+as an option: ``@register_family("optuna", option="sampler")`` makes ``optuna:TPESampler``
+build the class with ``sampler="TPESampler"`` (``optuna`` alone uses the option's default).
 """
 
 from __future__ import annotations
@@ -53,9 +60,14 @@ class Strategy(abc.ABC):
 
     name: ClassVar[str] = ""
 
-    def __init__(self, space: SearchSpace, *, seed: int | None = None) -> None:
+    def __init__(
+        self, space: SearchSpace, *, seed: int | None = None, direction: str = "minimize"
+    ) -> None:
+        if direction not in ("minimize", "maximize"):
+            raise ConfigError(f"direction: expected 'minimize' or 'maximize', got {direction!r}.")
         self.space = space
         self.seed = seed
+        self.direction = direction
         self.rng = np.random.default_rng(seed)
 
     @abc.abstractmethod
@@ -96,6 +108,10 @@ class Strategy(abc.ABC):
 
 StrategyClass = TypeVar("StrategyClass", bound=type[Strategy])
 _REGISTRY: dict[str, type[Strategy]] = {}
+#: prefix -> the option that the rest of a ``prefix:suffix`` name fills.
+_FAMILIES: dict[str, str] = {}
+#: Constructor arguments the job gives; they are not ``strategy_options``.
+_NOT_OPTIONS = ("seed", "direction")
 
 
 def register(name: str) -> Callable[[StrategyClass], StrategyClass]:
@@ -107,6 +123,25 @@ def register(name: str) -> Callable[[StrategyClass], StrategyClass]:
         return cls
 
     return decorate
+
+
+def register_family(prefix: str, *, option: str) -> Callable[[StrategyClass], StrategyClass]:
+    """Like ``register(prefix)``, and ``prefix:<suffix>`` builds it with ``option=suffix``."""
+
+    def decorate(cls: StrategyClass) -> StrategyClass:
+        register(prefix)(cls)
+        _FAMILIES[prefix] = option
+        return cls
+
+    return decorate
+
+
+def _family(name: str) -> tuple[str, str, str] | None:
+    """``(prefix, option, suffix)`` for a family name such as ``optuna:TPESampler``."""
+    prefix, colon, suffix = name.partition(":")
+    if colon and suffix and prefix in _FAMILIES:
+        return prefix, _FAMILIES[prefix], suffix
+    return None
 
 
 _loaded = False
@@ -131,10 +166,17 @@ def available_strategies() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def is_strategy(name: str) -> bool:
+    """Whether ``name`` is a registered strategy or a member of a family (``optuna:TPESampler``)."""
+    _load_all()
+    return name in _REGISTRY or _family(name) is not None
+
+
 def strategy_class(name: str) -> type[Strategy]:
     _load_all()
+    family = _family(name)
     try:
-        return _REGISTRY[name]
+        return _REGISTRY[family[0] if family else name]
     except KeyError:
         valid = ", ".join(available_strategies())
         message = f"strategy: unknown strategy {name!r}; expected one of {valid}."
@@ -144,10 +186,13 @@ def strategy_class(name: str) -> type[Strategy]:
 def strategy_options(name: str) -> dict[str, Any]:
     """The options a strategy accepts, with their defaults (``inspect.Parameter.empty`` if none)."""
     signature = inspect.signature(strategy_class(name).__init__)
+    family = _family(name)
     return {
         p.name: p.default
         for p in signature.parameters.values()
-        if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name != "seed"
+        if p.kind is inspect.Parameter.KEYWORD_ONLY
+        and p.name not in _NOT_OPTIONS
+        and not (family and p.name == family[1])
     }
 
 
@@ -157,8 +202,13 @@ def make_strategy(
     *,
     seed: int | None = None,
     options: Mapping[str, Any] | None = None,
+    direction: str = "minimize",
 ) -> Strategy:
-    """Build a strategy by name, checking its options against its constructor."""
+    """Build a strategy by name, checking its options against its constructor.
+
+    ``direction`` is passed to strategies whose constructor takes it (those that learn
+    from values); ``prefix:suffix`` names of a family pass the suffix as its option.
+    """
     cls = strategy_class(name)
     options = dict(options or {})
     accepted = strategy_options(name)
@@ -173,6 +223,11 @@ def make_strategy(
     )
     if missing:
         raise ConfigError(f"strategy_options: strategy {name!r} needs option(s) {missing}.")
+    family = _family(name)
+    if family:
+        options[family[1]] = family[2]
+    if "direction" in inspect.signature(cls.__init__).parameters:
+        options["direction"] = direction
     try:
         return cls(space, seed=seed, **options)
     except TypeError as exc:
