@@ -25,6 +25,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "optimize": "tuneforge.optimize",
     "OptimizeResult": "tuneforge.optimize",
+    "RunningTrial": "tuneforge.optimize",
     "Float": "tuneforge.space",
     "Int": "tuneforge.space",
     "Categorical": "tuneforge.space",
@@ -41,7 +42,7 @@ _LAZY = {
 
 if _typing.TYPE_CHECKING:
     from tuneforge.jobfile import load_job_file
-    from tuneforge.optimize import OptimizeResult, optimize
+    from tuneforge.optimize import OptimizeResult, RunningTrial, optimize
     from tuneforge.space import Categorical, Float, Int, SearchSpace, load_space_file
     from tuneforge.storage import Storage
     from tuneforge.strategies import Strategy, register
@@ -52,9 +53,13 @@ def __getattr__(name: str) -> _typing.Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'tuneforge' has no attribute {name!r}")
-    value = getattr(_importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+    loaded = _importlib.import_module(module)
+    # Importing a submodule binds it as an attribute of this package, which would hide a
+    # function of the same name (tuneforge.optimize): bind every lazy name it provides.
+    for lazy, source in _LAZY.items():
+        if source == module:
+            globals()[lazy] = getattr(loaded, lazy)
+    return globals()[name]
 
 
 def __dir__() -> list[str]:
@@ -70,6 +75,7 @@ __all__ = [
     "NotFoundError",
     "Observation",
     "OptimizeResult",
+    "RunningTrial",
     "SearchSpace",
     "SpaceError",
     "Storage",

@@ -7,29 +7,63 @@ Example:
     ...                      max_trials=20, seed=0)
     >>> round(result.best.params["x"])
     2
+
+An objective with a second parameter gets the running trial, to report a learning curve
+and stop when the early-stopping rule says so (the trial is then ``STOPPED_EARLY``, with
+the value it returned)::
+
+    def objective(params, trial):
+        for epoch in range(1, 51):
+            loss = train_one_epoch(params)
+            trial.report(loss, step=epoch)
+            if trial.should_stop():
+                break
+        return loss
+
+    tf.optimize(objective, space, max_trials=40, early_stopping="asha")
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
 
 from tuneforge.controller import Controller, Progress
-from tuneforge.errors import ConfigError
-from tuneforge.events import MetricObserved, StopSignal, TrialOutcome, TrialStarted
-from tuneforge.executors.base import Emit, Work
+from tuneforge.errors import ConfigError, JobExistsError
+from tuneforge.events import (
+    MetricObserved,
+    StopSignal,
+    TrialEvent,
+    TrialFinished,
+    TrialOutcome,
+    TrialStarted,
+)
+from tuneforge.executors.base import Emit, Executor, Work
+from tuneforge.executors.dask import make_executor
 from tuneforge.executors.local import LocalExecutor
+from tuneforge.results.curves import read_curves
 from tuneforge.results.table import best_trial
 from tuneforge.space import Parameter, SearchSpace
+from tuneforge.stopping import rule_from_setting
 from tuneforge.storage import Storage
 from tuneforge.strategies.base import make_strategy
 from tuneforge.trial import Observation, Trial, TrialState
 
-Objective = Callable[[dict[str, Any]], float | Mapping[str, float]]
+if TYPE_CHECKING:  # the cluster extra
+    from distributed import Client
+
+ObjectiveResult = float | Mapping[str, float]
+#: ``objective(params)`` or ``objective(params, trial)`` (see :class:`RunningTrial`).
+Objective = Callable[..., ObjectiveResult]
 DIRECTIONS = ("minimize", "maximize")
 
 
@@ -41,11 +75,21 @@ class OptimizeResult:
     direction: str
     trials: list[Trial]
     storage_url: str
+    #: The storage the trials are in (an in-memory one lives as long as this result).
+    storage: Storage | None = field(default=None, repr=False, compare=False)
 
     @property
     def best(self) -> Trial | None:
         """The best completed trial, or ``None`` when no trial completed."""
         return best_trial(self.trials, self.direction)
+
+    def curves(self, metric: str | None = None) -> pd.DataFrame:
+        """Every reported value as a long table: number, state, metric, step, value, time.
+
+        See :mod:`tuneforge.results.curves`; ``metric`` keeps one metric only.
+        """
+        store = self.storage if self.storage is not None else Storage(self.storage_url)
+        return read_curves(store, self.job_name, metric=metric)
 
 
 def as_search_space(space: SearchSpace | Mapping[str, Any]) -> SearchSpace:
@@ -62,24 +106,196 @@ def as_search_space(space: SearchSpace | Mapping[str, Any]) -> SearchSpace:
     return SearchSpace(parameters, static=static)
 
 
-def _function_work(objective: Objective, number: int, params: dict[str, Any], metric: str) -> Work:
+class _Delivery:
+    """Counts the events trials emit and those the controller has finished handling.
+
+    The controller handles a batch of events (records them, asks the stopping rule) before
+    it polls again, so every event handed out by the previous poll is handled once the
+    next poll starts. ``RunningTrial.should_stop`` waits for that, so a rule's decision
+    on the value just reported is seen at once, as with a command trial that a rule
+    stops at the step it judged, instead of some steps later.
+    """
+
+    #: The longest a trial waits for the controller before it goes on undecided.
+    WAIT_SECONDS = 10.0
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._sent = 0
+        self._delivered = 0
+        self._handled = 0
+
+    def emit(self, emit: Emit, event: TrialEvent) -> int:
+        """Emit ``event``; returns its sequence number (queue order, hence the lock)."""
+        with self._condition:
+            self._sent += 1
+            emit(event)
+            return self._sent
+
+    def delivered(self, count: int) -> None:
+        with self._condition:
+            self._delivered += count
+
+    def handled(self) -> None:
+        with self._condition:
+            self._handled = self._delivered
+            self._condition.notify_all()
+
+    def wait(self, sequence: int, stop: StopSignal) -> None:
+        """Until the event numbered ``sequence`` is handled, the trial is stopped, or time out."""
+        deadline = time.monotonic() + self.WAIT_SECONDS
+        with self._condition:
+            while self._handled < sequence and not stop.is_set():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return
+                self._condition.wait(min(remaining, 0.05))
+
+
+class _InProcessExecutor(LocalExecutor):
+    """``LocalExecutor`` that tells in-process trials when their events were handled."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.delivery = _Delivery()
+
+    def poll(self, timeout: float) -> list[TrialEvent]:
+        self.delivery.handled()
+        events = super().poll(timeout)
+        # Every event but TrialFinished (put by the executor itself) went through delivery.
+        self.delivery.delivered(sum(1 for e in events if not isinstance(e, TrialFinished)))
+        return events
+
+
+class RunningTrial:
+    """The trial an objective ``objective(params, trial)`` receives while it runs.
+
+    ``report(value, step)`` records the objective's value at a step (an epoch, a boosting
+    round); the early-stopping rule (``optimize(..., early_stopping="asha")``) judges the
+    curve, and ``should_stop()`` says whether it decided to stop this trial. An objective
+    that returns after ``should_stop()`` said yes is recorded as ``STOPPED_EARLY`` with
+    the value it returned; one that never asks runs to its end.
+    """
+
+    def __init__(
+        self,
+        number: int,
+        params: Mapping[str, Any],
+        *,
+        metric: str,
+        emit: Emit,
+        stop: StopSignal,
+        delivery: _Delivery,
+        judged: bool,
+    ) -> None:
+        self.number = number
+        self.params = dict(params)
+        self._metric = metric
+        self._emit = emit
+        self._stop = stop
+        self._delivery = delivery
+        self._judged = judged
+        self._sequence = 0
+        self.last_step: int | None = None
+        self.last_value: float | None = None
+        self.stopped = False  # whether should_stop() said yes
+
+    def report(self, value: float, step: int) -> None:
+        """Record the objective's ``value`` at ``step`` (an int >= 0, growing)."""
+        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+            raise ValueError(f"trial.report: step must be an int >= 0, got {step!r}.")
+        number = float(value)
+        observation = Observation(self._metric, number, step, time.time())
+        self._sequence = self._delivery.emit(self._emit, MetricObserved(self.number, observation))
+        self.last_step, self.last_value = step, number
+
+    def should_stop(self) -> bool:
+        """Whether the trial should end now (the stopping rule, a stop request, a time limit).
+
+        With a stopping rule, this first waits (briefly) until the controller has judged
+        the values reported so far.
+        """
+        if self._judged and self._sequence:
+            self._delivery.wait(self._sequence, self._stop)
+        if self._stop.is_set():
+            self.stopped = True
+        return self.stopped
+
+
+def _takes_trial(objective: Objective) -> bool:
+    """Whether ``objective`` wants the trial: a second positional parameter without a
+    default (or one named ``trial``), or ``*args``."""
+    try:
+        parameters = list(inspect.signature(objective).parameters.values())
+    except (TypeError, ValueError):  # builtins and some callables have no signature
+        return False
+    if any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in parameters):
+        return True
+    positional = [
+        p
+        for p in parameters
+        if p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    ]
+    if len(positional) < 2:
+        return False
+    second = positional[1]
+    return second.default is inspect.Parameter.empty or second.name == "trial"
+
+
+def _function_work(
+    objective: Objective,
+    number: int,
+    params: dict[str, Any],
+    metric: str,
+    *,
+    delivery: _Delivery | None = None,
+    judged: bool = False,
+) -> Work:
+    takes_trial = _takes_trial(objective)
+
     def work(emit: Emit, stop: StopSignal) -> TrialOutcome:
-        emit(TrialStarted(number, time.time()))
-        result = objective(dict(params))
+        channel = delivery or _Delivery()
+        channel.emit(emit, TrialStarted(number, time.time()))
+        trial = None
+        if takes_trial:
+            trial = RunningTrial(
+                number,
+                params,
+                metric=metric,
+                emit=emit,
+                stop=stop,
+                delivery=channel,
+                judged=judged,
+            )
+            result = objective(dict(params), trial)
+        else:
+            result = objective(dict(params))
         now = time.time()
+        stopped = trial is not None and trial.stopped
         if isinstance(result, Mapping):
             values = {str(k): float(v) for k, v in result.items()}
-            if metric not in values:
-                return TrialOutcome(
-                    TrialState.FAILED,
-                    metrics=values,
-                    reason=f"the objective returned {sorted(values)} without the metric {metric!r}",
-                )
         else:
             values = {metric: float(result)}
-        for name, value in values.items():
-            emit(MetricObserved(number, Observation(name, value, 0, now)))
-        value = values[metric]
+        # The final values belong to the last reported step (not a new step 0), and the
+        # objective's is not repeated when it is the value last reported.
+        step = trial.last_step if trial is not None and trial.last_step is not None else 0
+        reported = trial is not None and trial.last_step is not None
+        last_reported = trial.last_value if trial is not None else None
+        for name, result_value in values.items():
+            if not (name == metric and reported and result_value == last_reported):
+                observation = Observation(name, result_value, step, now)
+                channel.emit(emit, MetricObserved(number, observation))
+        value = values.get(metric)
+        if stopped:
+            last = value if value is not None or trial is None else trial.last_value
+            finite = last if last is not None and math.isfinite(last) else None
+            return TrialOutcome(stop.state, value=finite, reason=stop.reason, metrics=values)
+        if value is None:
+            return TrialOutcome(
+                TrialState.FAILED,
+                metrics=values,
+                reason=f"the objective returned {sorted(values)} without the metric {metric!r}",
+            )
         if not math.isfinite(value):
             return TrialOutcome(
                 TrialState.FAILED, metrics=values, reason=f"the objective returned {value}"
@@ -89,11 +305,23 @@ def _function_work(objective: Objective, number: int, params: dict[str, Any], me
     return work
 
 
+def _create_or_join(storage: Storage, name: str, **fields: Any) -> None:
+    """Create the job, unless another process created it just now (then join that one)."""
+    try:
+        storage.create_job(name, **fields)
+    except JobExistsError:
+        storage.get_job(name)  # created by another process a moment ago: join it
+
+
+def _is_local(executor: str | Executor | Client | None) -> bool:
+    return executor is None or (isinstance(executor, str) and executor.strip() == "local")
+
+
 def optimize(
     objective: Objective,
     space: SearchSpace | Mapping[str, Any],
     *,
-    strategy: str = "random",
+    strategy: str = "auto",
     max_trials: int,
     direction: str = "minimize",
     seed: int | None = None,
@@ -107,6 +335,10 @@ def optimize(
     time_limit: float | None = None,
     resume: bool = False,
     on_progress: Callable[[Progress], None] | None = None,
+    early_stopping: str | Mapping[str, Any] | None = "off",
+    warm_start: Sequence[Trial] = (),
+    executor: str | Executor | Client | None = None,
+    join: bool = False,
 ) -> OptimizeResult:
     """Minimize (or maximize) ``objective(params) -> float`` over ``space``.
 
@@ -115,6 +347,24 @@ def optimize(
     is a URL (``sqlite:///file.db``) or a ``Storage``; by default an in-memory database.
     ``n_jobs`` trials run at once, in threads. ``resume=True`` continues an existing job
     of the same name instead of refusing it.
+
+    ``objective(params, trial)`` also gets a :class:`RunningTrial`: ``trial.report(value,
+    step)`` records a learning curve and ``trial.should_stop()`` says when the
+    ``early_stopping`` rule (``"off"``, ``"auto"`` (median rule), ``"asha"``, or
+    ``{"rule": "asha", "min_resource": 1, "reduction_factor": 3}``) ends the trial.
+
+    ``warm_start`` lists finished trials of earlier runs (``result.trials``; see
+    ``tuneforge.strategies.warm.compatible_trials``) that the strategy learns from before
+    its first ask; the default strategy, ``auto``, then skips its initial design.
+
+    ``executor`` runs the trials elsewhere: ``"dask://host:8786"`` or a
+    ``distributed.Client`` (``LocalCluster``, dask-jobqueue, dask-kubernetes) runs each as
+    a Dask task, ``n_jobs`` at a time; the objective must then be picklable (a module-level
+    function, or one cloudpickle can ship). See docs/cluster.md.
+
+    ``join=True`` runs beside other processes optimizing the same ``job_name`` in the same
+    ``storage`` (created by whichever comes first): each trial number and each of the
+    strategy's configurations is taken by exactly one of them (see tuneforge.sharing).
     """
     if direction not in DIRECTIONS:
         raise ConfigError(f"direction: expected 'minimize' or 'maximize', got {direction!r}.")
@@ -122,7 +372,10 @@ def optimize(
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"{name}: must be an int >= 1, got {value!r}.")
     search_space = as_search_space(space)
-    chosen = make_strategy(strategy, search_space, seed=seed, options=strategy_options)
+    stopping_rule = rule_from_setting(early_stopping, direction)
+    chosen = make_strategy(
+        strategy, search_space, seed=seed, options=strategy_options, direction=direction
+    )
     queued = [search_space.check(config) for config in enqueue]
     store = storage if isinstance(storage, Storage) else Storage(storage or "sqlite://")
     name = job_name or f"optimize-{uuid.uuid4().hex[:8]}"
@@ -134,11 +387,15 @@ def optimize(
         "seed": seed,
         "space": search_space.to_dict(),
         "objective": {"metric": metric, "direction": direction},
+        "early_stopping": early_stopping
+        if isinstance(early_stopping, str | None)
+        else dict(early_stopping),
     }
-    if resume and name in {job.name for job in store.list_jobs()}:
+    if (resume or join) and name in {job.name for job in store.list_jobs()}:
         store.get_job(name)
     else:
-        store.create_job(
+        create_job = store.create_job if not join else functools.partial(_create_or_join, store)
+        create_job(
             name,
             document=document,
             base_dir="",
@@ -149,14 +406,27 @@ def optimize(
             output_dir=None,
         )
 
+    # Threads here by default; "dask://host:8786", a distributed.Client or an Executor runs
+    # each trial elsewhere (the objective is pickled to the worker, so no delivery channel:
+    # should_stop() there sees stop requests and decisions as they arrive).
+    runner = _InProcessExecutor() if _is_local(executor) else make_executor(executor, name=name)
+    delivery = runner.delivery if isinstance(runner, _InProcessExecutor) else None
+
     def make_work(number: int, params: Mapping[str, Any]) -> Work:
-        return _function_work(objective, number, {**search_space.static, **params}, metric)
+        return _function_work(
+            objective,
+            number,
+            {**search_space.static, **params},
+            metric,
+            delivery=delivery,
+            judged=stopping_rule is not None and delivery is not None,
+        )
 
     controller = Controller(
         storage=store,
         job_name=name,
         strategy=chosen,
-        executor=LocalExecutor(),
+        executor=runner,
         make_work=make_work,
         direction=direction,
         max_trials=max_trials,
@@ -165,7 +435,11 @@ def optimize(
         time_limit=time_limit,
         enqueue=queued,
         on_progress=on_progress,
+        stopping_rule=stopping_rule,
+        objective=metric,
+        warm_start=warm_start,
         poll_interval=0.05,
+        shared=join,
     )
     controller.run()
-    return OptimizeResult(name, direction, store.trials(name), store.url)
+    return OptimizeResult(name, direction, store.trials(name), store.url, storage=store)

@@ -56,7 +56,11 @@ class TestMedianRule:
 
     def test_ignores_running_and_failed_trials_in_the_median(self) -> None:
         """Only completed trials make the median."""
-        history = [*self.HISTORY, curve(5, [0.0, 0.0], RUNNING), curve(6, [0.0, 0.0], TrialState.FAILED)]
+        history = [
+            *self.HISTORY,
+            curve(5, [0.0, 0.0], RUNNING),
+            curve(6, [0.0, 0.0], TrialState.FAILED),
+        ]
         assert self.rule().decide(curve(9, [0.3, 0.5], RUNNING), history).stop
 
     def test_minimize_flips_the_comparison(self) -> None:
@@ -69,8 +73,10 @@ class TestMedianRule:
 class TestASHARule:
     def test_rungs_grow_geometrically(self) -> None:
         """Rungs sit at min_resource * eta**k."""
-        assert ASHARule("minimize", min_resource=1, reduction_factor=3).rungs_until(30) == [1, 3, 9, 27]
-        assert ASHARule("minimize", min_resource=2, reduction_factor=2).rungs_until(16) == [2, 4, 8, 16]
+        thirds = ASHARule("minimize", min_resource=1, reduction_factor=3)
+        halves = ASHARule("minimize", min_resource=2, reduction_factor=2)
+        assert thirds.rungs_until(30) == [1, 3, 9, 27]
+        assert halves.rungs_until(16) == [2, 4, 8, 16]
 
     def test_the_first_trial_at_a_rung_goes_on(self) -> None:
         """Asynchronous: with no competitors a trial is promoted, it never waits."""
@@ -108,5 +114,23 @@ def test_make_stopping_rule_names_and_options() -> None:
         make_stopping_rule("hunch", "minimize")
     with pytest.raises(ConfigError, match="has no option"):
         make_stopping_rule("asha", "minimize", {"eta": 3})
-    with pytest.raises(ConfigError, match=r"'reduction_factor' option of asha must be an int in the range \[2, inf\). Got 1"):
+    expected = r"'reduction_factor' option of asha must be an int in the range \[2, inf\). Got 1"
+    with pytest.raises(ConfigError, match=expected):
         make_stopping_rule("asha", "minimize", {"reduction_factor": 1})
+
+
+def test_rule_from_setting_reads_what_users_write() -> None:
+    """A name, a mapping with 'rule' and options, or False/None (off) build the right rule."""
+    from tuneforge.stopping import rule_from_setting
+
+    assert rule_from_setting(None, "minimize") is None
+    assert rule_from_setting(False, "minimize") is None
+    assert rule_from_setting("off", "minimize") is None
+    assert isinstance(rule_from_setting(" AUTO ", "minimize"), MedianRule)
+    rule = rule_from_setting({"rule": "asha", "min_resource": 2}, "maximize")
+    assert isinstance(rule, ASHARule) and rule.min_resource == 2
+    assert rule.rungs_until(20) == [2, 6, 18]
+    with pytest.raises(ConfigError, match="a mapping needs 'rule'"):
+        rule_from_setting({"min_resource": 2}, "minimize")
+    with pytest.raises(ConfigError, match="expected one of asha, auto"):
+        rule_from_setting(3, "minimize")

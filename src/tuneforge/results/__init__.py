@@ -4,6 +4,7 @@ Everything here works on ``Trial`` values (read from storage by the caller), nev
 storage itself, so the CLI, the dashboard and ``optimize`` share it.
 """
 
+from tuneforge.results.curves import curves_frame, curves_to_json, read_curves
 from tuneforge.results.export import (
     archive_trials,
     export_trials,
@@ -14,6 +15,9 @@ from tuneforge.results.export import (
 from tuneforge.results.table import best_trial, resolve_column, sort_frame, trials_frame
 
 __all__ = [
+    "curves_frame",
+    "read_curves",
+    "curves_to_json",
     "archive_trials",
     "best_trial",
     "export_trials",

@@ -46,16 +46,21 @@ _LEADING = ["number", "state", "value"]
 _TRAILING = ["started_at", "finished_at", "duration", "reason", "trial_dir"]
 
 
-def best_trial(trials: Sequence[Trial], direction: str) -> Trial | None:
+def best_trial(
+    trials: Sequence[Trial], direction: str, *, include_stopped_early: bool = False
+) -> Trial | None:
     """The completed trial with the best finite value; ties go to the lowest number.
 
-    Failed, stopped and running trials are never best, whatever value they hold.
+    Failed, stopped and running trials are never best, whatever value they hold. A trial
+    stopped early holds the value it had when it stopped (an unfinished run); it competes
+    only with ``include_stopped_early=True``.
     """
     maximize = _check_direction(direction)
+    states = {TrialState.COMPLETED}
+    if include_stopped_early:
+        states.add(TrialState.STOPPED_EARLY)
     candidates = [
-        t
-        for t in trials
-        if t.state is TrialState.COMPLETED and t.value is not None and math.isfinite(t.value)
+        t for t in trials if t.state in states and t.value is not None and math.isfinite(t.value)
     ]
     if not candidates:
         return None

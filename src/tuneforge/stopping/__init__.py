@@ -8,6 +8,7 @@ from tuneforge.stopping.base import (
     available_rules,
     make_stopping_rule,
     register,
+    rule_from_setting,
 )
 
 __all__ = [
@@ -18,4 +19,5 @@ __all__ = [
     "available_rules",
     "make_stopping_rule",
     "register",
+    "rule_from_setting",
 ]

@@ -145,6 +145,34 @@ def make_stopping_rule(
     return cls(direction, **options)
 
 
+def rule_from_setting(setting: Any, direction: str) -> StoppingRule | None:
+    """Build the rule a user wrote: ``"off"``, ``"auto"``, ``"asha"`` (``False``/``None`` are
+    off), or a mapping ``{"rule": "asha", "reduction_factor": 3, ...}`` with its options.
+
+    Example:
+        >>> type(rule_from_setting({"rule": "asha", "min_resource": 2}, "minimize")).__name__
+        'ASHARule'
+    """
+    if setting is None or setting is False:
+        return None
+    if isinstance(setting, Mapping):
+        if "rule" not in setting:
+            raise ConfigError(
+                f"early_stopping: a mapping needs 'rule' (one of {', '.join(available_rules())}), "
+                f"got {dict(setting)!r}."
+            )
+        options = {str(k): v for k, v in setting.items() if k != "rule"}
+        name = setting["rule"]
+    else:
+        name, options = setting, {}
+    if not isinstance(name, str):
+        raise ConfigError(
+            f"early_stopping: expected one of {', '.join(available_rules())} or a mapping with "
+            f"'rule', got {setting!r}."
+        )
+    return make_stopping_rule(name.strip().lower(), direction, options)
+
+
 def check_int(rule: str, name: str, value: Any, minimum: int) -> int:
     """Validate an integer option with an error in scikit-learn's form."""
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
