@@ -407,7 +407,7 @@ class Controller:
             elif isinstance(event, TrialFinished):
                 self._flush_observations()
                 outcome = event.outcome
-                self.storage.finish_trial(
+                trial = self.storage.finish_trial(
                     self.job_name,
                     event.number,
                     state=outcome.state,
@@ -416,7 +416,6 @@ class Controller:
                     log_tail=outcome.log_tail,
                     time=event.time,
                 )
-                trial = self.storage.get_trial(self.job_name, event.number)
                 self._stopping.discard(event.number)
                 if trial.state is TrialState.INTERRUPTED:
                     self._curves.pop(event.number, None)

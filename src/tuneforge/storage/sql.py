@@ -605,13 +605,17 @@ class Storage:
         reason: str | None,
         log_tail: str | None,
         time: float,
-    ) -> None:
-        """Record how a trial ended: COMPLETED, FAILED, STOPPED or INTERRUPTED."""
+    ) -> Trial:
+        """Record how a trial ended (COMPLETED, FAILED, STOPPED...) and return it as recorded.
+
+        The trial is read back in the same transaction, so the controller need not spend a
+        second round trip on it.
+        """
         if state not in _FINAL_STATES:
             valid = ", ".join(s.value for s in _FINAL_STATES)
             raise ValueError(f"a trial cannot finish as {state.value!r}; expected one of {valid}.")
 
-        def update(session: Session) -> None:
+        def update(session: Session) -> Trial:
             job = self._job(session, name)
             row = self._trial(session, job, number)
             _check_changeable(name, row, "finish")
@@ -626,8 +630,9 @@ class Storage:
             self._record(
                 session, job, row, "trial_finished", _with_reason(message, reason), time=time
             )
+            return self._trials_from_rows(session, [row], TrialRow.id == row.id)[0]
 
-        self._run("finish a trial", update, write=True)
+        return self._run("finish a trial", update, write=True)
 
     def reset_trial(self, name: str, number: int) -> None:
         """Make an interrupted (or abandoned pending/running) trial PENDING again.
