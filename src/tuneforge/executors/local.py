@@ -54,11 +54,11 @@ class LocalExecutor(Executor):
         try:
             outcome = work(self._events.put, signal)
         except BaseException as exc:  # noqa: BLE001 - a broken trial must not end the job
-            lines = traceback.format_exception_only(type(exc), exc)
+            # The last 20 lines of the traceback play the part of a command trial's log tail.
             outcome = TrialOutcome(
                 TrialState.FAILED,
                 reason=f"{type(exc).__name__}: {exc}",
-                log_tail="".join(traceback.format_exc().splitlines(True)[-20:]) or "".join(lines),
+                log_tail="".join(traceback.format_exc().splitlines(True)[-20:]),
             )
         self._events.put(TrialFinished(number, time.time(), outcome))
 
