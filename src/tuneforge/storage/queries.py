@@ -234,7 +234,7 @@ class DashboardQueries:
                 )
             else:
                 ids = _sorted_ids(session, where, sort, descending)[offset : offset + limit]
-            return TrialPage(total, _trials_by_id(session, ids))
+            return TrialPage(total, _trials_by_id(self.storage, session, ids))
 
         return self.storage._run("read a page of trials", read)
 
@@ -372,54 +372,11 @@ def _last_values(where: sa.ColumnElement[bool], metric: str) -> sa.Select[Any]:
     return select(TrialRow.id, last).where(where)
 
 
-def _trials_by_id(session: Session, ids: list[int]) -> list[Trial]:
+def _trials_by_id(storage: Storage, session: Session, ids: list[int]) -> list[Trial]:
     """Full trials (parameters, last metric values) for ``ids``, in that order."""
     if not ids:
         return []
-    rows = {row.id: row for row in session.scalars(select(TrialRow).where(TrialRow.id.in_(ids)))}
-    params: dict[int, dict[str, Any]] = {tid: {} for tid in ids}
-    query = (
-        select(TrialParamRow.trial_id, TrialParamRow.name, TrialParamRow.value)
-        .where(TrialParamRow.trial_id.in_(ids))
-        .order_by(TrialParamRow.trial_id, TrialParamRow.name)
-    )
-    for trial_id, key, text in session.execute(query):
-        params[trial_id][key] = json.loads(text)
-    metrics: dict[int, dict[str, float]] = {tid: {} for tid in ids}
-    rank = (
-        func.row_number()
-        .over(
-            partition_by=(MetricValueRow.trial_id, MetricValueRow.metric),
-            order_by=(
-                MetricValueRow.step.desc(),
-                MetricValueRow.time.desc(),
-                MetricValueRow.id.desc(),
-            ),
-        )
-        .label("rank")
-    )
-    ranked = (
-        select(MetricValueRow.trial_id, MetricValueRow.metric, MetricValueRow.value, rank)
-        .where(MetricValueRow.trial_id.in_(ids))
-        .subquery()
-    )
-    last = select(ranked.c.trial_id, ranked.c.metric, ranked.c.value).where(ranked.c.rank == 1)
-    for trial_id, metric, value in session.execute(last.order_by(ranked.c.metric)):
-        metrics[trial_id][metric] = math.nan if value is None else float(value)
-    return [
-        Trial(
-            number=rows[tid].number,
-            params=params[tid],
-            state=rows[tid].state,
-            value=rows[tid].value,
-            metrics=metrics[tid],
-            reason=rows[tid].reason,
-            log_tail=rows[tid].log_tail,
-            trial_dir=rows[tid].trial_dir,
-            started_at=rows[tid].started_at,
-            finished_at=rows[tid].finished_at,
-            origin=rows[tid].origin,
-        )
-        for tid in ids
-        if tid in rows
-    ]
+    where = TrialRow.id.in_(ids)
+    rows = {row.id: row for row in session.scalars(select(TrialRow).where(where))}
+    ordered = [rows[tid] for tid in ids if tid in rows]
+    return storage._trials_from_rows(session, ordered, where)
