@@ -43,7 +43,7 @@ from typing import Any
 from tuneforge.errors import StorageError
 from tuneforge.events import MetricObserved, TrialEvent, TrialFinished, TrialStarted
 from tuneforge.executors.base import Executor, Work
-from tuneforge.executors.processes import has_proc, process_identity
+from tuneforge.processes import has_proc, process_identity
 from tuneforge.retry import TrialRetried
 from tuneforge.sharing import SharedJob
 from tuneforge.stopping import StoppingRule, TrialProgress

@@ -51,9 +51,9 @@ from typing import IO, Any
 
 from tuneforge.errors import TrialError, TuneforgeError
 from tuneforge.events import MetricObserved, StopSignal, TrialEvent, TrialOutcome, TrialStarted
-from tuneforge.executors.processes import end_processes, find_trial_processes
 from tuneforge.metrics import MetricDefinition, MetricReader
 from tuneforge.placeholders import fill, format_value
+from tuneforge.processes import end_processes, find_trial_processes
 from tuneforge.retry import RetryPolicy, TrialRetried
 from tuneforge.trial import Observation, TrialState
 

@@ -20,7 +20,7 @@ from tuneforge.controller import Controller
 from tuneforge.events import StopSignal, TrialOutcome, TrialStarted
 from tuneforge.executors.base import Emit, Work
 from tuneforge.executors.local import LocalExecutor
-from tuneforge.executors.processes import process_identity
+from tuneforge.processes import process_identity
 from tuneforge.space import Float, SearchSpace
 from tuneforge.storage import SCHEMA_VERSION, ControllerLease, JobBusyError, JobState, Storage
 from tuneforge.strategies import make_strategy

@@ -248,7 +248,7 @@ def test_resume_never_signals_an_unrelated_process_with_a_recorded_pid(
 def test_left_over_trial_processes_that_ignore_sigterm_are_killed(tmp_path: Path) -> None:
     """Processes carrying a trial's marker are found (also outside the group) and ended,
     with SIGKILL after the grace period when they ignore SIGTERM."""
-    from tuneforge.executors.processes import end_processes, find_trial_processes
+    from tuneforge.processes import end_processes, find_trial_processes
 
     folder = tmp_path / "runs" / "job" / "trial-0003"
     env = {**os.environ, "TUNEFORGE_JOB_NAME": "job", "TUNEFORGE_TRIAL_DIR": str(folder)}

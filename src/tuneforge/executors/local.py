@@ -7,7 +7,7 @@ runs in the thread itself, as ``n_jobs`` threads do in Optuna.
 The trials' processes live in process groups of their own, so they outlive a controller
 killed with SIGKILL; :meth:`LocalExecutor.end_orphans` finds them on resume (by the
 process group storage recorded and by the marker in their environment, see
-:mod:`tuneforge.executors.processes`) and ends them.
+:mod:`tuneforge.processes`) and ends them.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 from tuneforge.events import StopSignal, TrialEvent, TrialFinished, TrialOutcome
 from tuneforge.executors.base import Executor, Work
-from tuneforge.executors.processes import TrialFinder, end_processes
+from tuneforge.processes import TrialFinder, end_processes
 from tuneforge.trial import Trial, TrialState
 
 #: Seconds a left-over trial process gets between SIGTERM and SIGKILL on resume.
