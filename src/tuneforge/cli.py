@@ -44,6 +44,7 @@ from tuneforge.results.table import best_trial, sort_frame, trials_frame
 from tuneforge.runner import RunSpec, run_trial
 from tuneforge.space import SearchSpace, load_space_file
 from tuneforge.storage import JobBusyError, JobRecord, JobState, Storage, default_storage_url
+from tuneforge.storage.queries import DashboardQueries
 from tuneforge.strategies.warm import compatible_trials
 from tuneforge.trial import Trial, TrialState
 
@@ -439,19 +440,18 @@ def jobs(
         _check_choice("--format", format, ("table", "csv", "json"))
         store = open_storage(storage)
         rows: list[dict[str, Any]] = []
-        for record in store.list_jobs():
-            trials = store.trials(record.name)
-            best = best_trial(trials, record.direction)
-            done = sum(1 for t in trials if t.state.is_finished())
+        # One query per job for its counts and best value, not every trial of every job.
+        for summary in DashboardQueries(store).job_summaries():
+            record = summary.record
             end = record.finished_at or time.time()
             rows.append(
                 {
                     "name": record.name,
                     "state": record.state.value,
                     "strategy": record.strategy,
-                    "done": done,
+                    "done": summary.n_done,
                     "max_trials": record.max_trials,
-                    "best": best.value if best else None,
+                    "best": summary.best_value,
                     "objective": record.objective,
                     "direction": record.direction,
                     "created": _when(record.created_at),
