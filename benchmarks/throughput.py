@@ -33,6 +33,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # tests.cluster.services starts the services
 
@@ -101,9 +103,14 @@ def throughput(
             max_trials=n_trials,
             max_parallel=n_workers,
         )
-        started = time.perf_counter()
-        controller.run()
+        transactions = _TransactionCounter()
+        started, cpu_started = time.perf_counter(), time.process_time()
+        with transactions:
+            controller.run()
         wall = time.perf_counter() - started
+        # This process is the controller (and the Dask client): its CPU time is the
+        # controller's own work, whatever else the machine runs.
+        cpu = time.process_time() - cpu_started
         trials = storage.trials(name)
         assert len(trials) == n_trials and all(t.value == 1.0 for t in trials)
         durations = [
@@ -125,7 +132,26 @@ def throughput(
         "throughput": n_trials / wall,
         "trial_median": statistics.median(durations),
         "connect": connect,
+        "cpu_per_trial": cpu / n_trials,
+        "transactions_per_trial": transactions.count / n_trials,
     }
+
+
+class _TransactionCounter:
+    """Counts the storage transactions begun while it is entered (any engine)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def _begun(self, *_args: Any) -> None:
+        self.count += 1
+
+    def __enter__(self) -> _TransactionCounter:
+        sqlalchemy.event.listen(sqlalchemy.engine.Engine, "begin", self._begun)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        sqlalchemy.event.remove(sqlalchemy.engine.Engine, "begin", self._begun)
 
 
 SPACE = {"x": Float(0.0, 1.0)}
@@ -152,7 +178,6 @@ def main() -> None:
     args = parser.parse_args()
 
     import distributed
-    import sqlalchemy
 
     print(
         f"Python {platform.python_version()}, {platform.machine()}, "
@@ -161,9 +186,10 @@ def main() -> None:
     )
     print(
         f"| storage | Dask workers | trials ({args.trial_seconds:g} s each) | ideal (s) "
-        "| measured (s) | parallel efficiency | trials/s | median trial (s) | connect (s) |"
+        "| measured (s) | parallel efficiency | trials/s | median trial (s) | connect (s) "
+        "| controller CPU per trial (ms) | transactions per trial |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     server = PostgresServer().start()
     try:
         runs = [("SQLite", n, None) for n in args.workers]
@@ -174,7 +200,8 @@ def main() -> None:
             print(
                 f"| {label} | {row['workers']} | {row['trials']} | {row['ideal']:.1f} "
                 f"| {row['wall']:.2f} | {row['efficiency']:.1%} | {row['throughput']:.2f} "
-                f"| {row['trial_median']:.2f} | {row['connect']:.2f} |",
+                f"| {row['trial_median']:.2f} | {row['connect']:.2f} "
+                f"| {row['cpu_per_trial'] * 1000:.1f} | {row['transactions_per_trial']:.2f} |",
                 flush=True,
             )
     finally:

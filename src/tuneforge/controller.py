@@ -47,7 +47,17 @@ from tuneforge.processes import has_proc, process_identity
 from tuneforge.retry import TrialRetried
 from tuneforge.sharing import SharedJob
 from tuneforge.stopping import StoppingRule, TrialProgress
-from tuneforge.storage import ControllerLease, JobBusyError, JobState, Storage
+from tuneforge.storage import (
+    AddObservations,
+    ControllerLease,
+    FinishTrial,
+    JobBusyError,
+    JobState,
+    RetryTrial,
+    StartTrial,
+    Storage,
+    TrialWrite,
+)
 from tuneforge.strategies.base import Strategy
 from tuneforge.trial import Observation, Trial, TrialState
 
@@ -158,10 +168,10 @@ class Controller:
         self._counts = _Counts()
         self._exhausted = False
         self._end: tuple[JobState, str | None] | None = None
-        self._observations: dict[int, list[Observation]] = {}
         # The objective's curve of every trial, read by the stopping rule.
         self._curves: dict[int, TrialProgress] = {}
         self._stopping: set[int] = set()
+        self._stops_read_at = -math.inf  # time.monotonic() of the last stop-request read
         self._started = clock()
         pid = os.getpid()
         self._lease = ControllerLease(
@@ -298,7 +308,8 @@ class Controller:
                     log_tail=trial.log_tail,
                     time=self.clock(),
                 )
-        trials = self.storage.trials(self.job_name)
+        if leftovers:
+            trials = self.storage.trials(self.job_name)
         if self.warm_start:
             self.strategy.warm_start(self.warm_start)
         if trials:
@@ -340,95 +351,109 @@ class Controller:
         self._notify()
 
     def _fill_slots(self) -> None:
-        while (
-            len(self.executor.running) < self.max_parallel
-            and self._counts.done + len(self.executor.running) < self.max_trials
-        ):
-            if self._sharing is not None:
-                claimed = self._sharing.next()
-                if claimed is None:  # the job has max_trials trials, or nothing to propose
-                    self._exhausted = True
-                    return
-                self._submit(*claimed)
-                continue
+        """Start trials in the free slots: created in one transaction, then submitted."""
+        running = len(self.executor.running)
+        free = min(self.max_parallel - running, self.max_trials - self._counts.done - running)
+        if free <= 0:
+            return
+        if self._sharing is not None:
+            self._fill_shared_slots(free)
+            return
+        configurations: list[tuple[dict[str, Any], str]] = []
+        submitted = 0
+        while submitted + len(configurations) < free:
             if self._rerun:
                 trial = self._rerun.pop(0)
                 self.storage.reset_trial(self.job_name, trial.number)
-                self._submit(trial.number, dict(trial.params))
-                continue
-            if self._enqueued:
-                params = dict(self._enqueued.pop(0))
-                origin = "enqueued"
+                self.executor.submit(trial.number, self.make_work(trial.number, trial.params))
+                submitted += 1
+            elif self._enqueued:
+                configurations.append((dict(self._enqueued.pop(0)), "enqueued"))
+            elif self._exhausted:
+                break
             else:
-                if self._exhausted:
-                    return
                 suggestion = self.strategy.ask()
                 if suggestion is None:
                     self._exhausted = True
-                    return
-                params, origin = suggestion, "strategy"
-            number = self.storage.create_trial(self.job_name, params, origin=origin)
-            self._submit(number, params)
+                    break
+                configurations.append((dict(suggestion), "strategy"))
+        numbers = self.storage.create_trials(self.job_name, configurations)
+        for number, (params, _origin) in zip(numbers, configurations, strict=True):
+            self.executor.submit(number, self.make_work(number, params))
+        if submitted or numbers:
+            self._notify()
 
-    def _submit(self, number: int, params: Mapping[str, Any]) -> None:
-        self.executor.submit(number, self.make_work(number, params))
+    def _fill_shared_slots(self, free: int) -> None:
+        """Claim trials through storage one by one: each claim may lose to another controller."""
+        assert self._sharing is not None
+        for _ in range(free):
+            claimed = self._sharing.next()
+            if claimed is None:  # the job has max_trials trials, or nothing to propose
+                self._exhausted = True
+                break
+            number, params = claimed
+            self.executor.submit(number, self.make_work(number, params))
         self._notify()
 
     # -- events ----------------------------------------------------------------------------
     def _record(self, events: Sequence[TrialEvent]) -> None:
+        """Write one poll's events to storage in one transaction, then act on the finished.
+
+        The stopping rule sees each observation as it is read; the strategy is told of a
+        finished trial only once storage holds it, so what it learns is never lost.
+        """
         if not events:
             return
+        writes: list[TrialWrite] = []
         for event in events:
             if isinstance(event, TrialRetried):
                 # The failed attempt's values go; the new attempt reports its own.
-                self._observations.pop(event.number, None)
                 self._curves.pop(event.number, None)
-                self.storage.retry_trial(
-                    self.job_name,
-                    event.number,
-                    attempt=event.attempt,
-                    reason=event.reason,
-                    trial_dir=event.trial_dir,
-                    pid=event.pid,
-                    time=event.time,
+                writes.append(
+                    RetryTrial(
+                        event.number,
+                        attempt=event.attempt,
+                        reason=event.reason,
+                        trial_dir=event.trial_dir,
+                        pid=event.pid,
+                        time=event.time,
+                    )
                 )
             elif isinstance(event, TrialStarted):
-                self.storage.start_trial(
-                    self.job_name,
-                    event.number,
-                    trial_dir=event.trial_dir,
-                    pid=event.pid,
-                    time=event.time,
+                writes.append(
+                    StartTrial(
+                        event.number, trial_dir=event.trial_dir, pid=event.pid, time=event.time
+                    )
                 )
             elif isinstance(event, MetricObserved):
-                self._observations.setdefault(event.number, []).append(event.observation)
+                writes.append(AddObservations(event.number, (event.observation,)))
                 if event.observation.metric == self.objective:
                     self._consider_stopping(event.number, event.observation)
             elif isinstance(event, TrialFinished):
-                self._flush_observations()
                 outcome = event.outcome
-                trial = self.storage.finish_trial(
-                    self.job_name,
-                    event.number,
-                    state=outcome.state,
-                    value=outcome.value,
-                    reason=outcome.reason,
-                    log_tail=outcome.log_tail,
-                    time=event.time,
+                writes.append(
+                    FinishTrial(
+                        event.number,
+                        state=outcome.state,
+                        value=outcome.value,
+                        reason=outcome.reason,
+                        log_tail=outcome.log_tail,
+                        time=event.time,
+                    )
                 )
                 self._stopping.discard(event.number)
-                if trial.state is TrialState.INTERRUPTED:
-                    self._curves.pop(event.number, None)
-                    continue
-                if event.number in self._curves:
-                    self._curves[event.number] = self._curve(
-                        event.number, trial.state, self._curves[event.number].series
-                    )
-                self.strategy.tell(trial)
-                if self._sharing is not None:
-                    self._sharing.told(trial.number)
-                self._count(trial)
-        self._flush_observations()
+        for trial in self.storage.write_trials(self.job_name, writes):
+            if trial.state is TrialState.INTERRUPTED:
+                self._curves.pop(trial.number, None)
+                continue
+            if trial.number in self._curves:
+                self._curves[trial.number] = self._curve(
+                    trial.number, trial.state, self._curves[trial.number].series
+                )
+            self.strategy.tell(trial)
+            if self._sharing is not None:
+                self._sharing.told(trial.number)
+            self._count(trial)
         self._notify()
 
     @staticmethod
@@ -452,12 +477,6 @@ class Controller:
         if decision.stop:
             self._stopping.add(number)
             self.executor.stop(number, decision.reason or "stopped early", TrialState.STOPPED_EARLY)
-
-    def _flush_observations(self) -> None:
-        for number, observations in self._observations.items():
-            if observations:
-                self.storage.add_observations(self.job_name, number, observations)
-        self._observations.clear()
 
     def _count(self, trial: Trial) -> None:
         counts = self._counts
@@ -506,6 +525,12 @@ class Controller:
 
     # -- stopping --------------------------------------------------------------------------
     def _apply_stop_requests(self) -> None:
+        # Read at most once per poll interval: when events pour in, the loop turns many
+        # times a second, and a stop request only needs to be seen within that interval.
+        now = time.monotonic()
+        if now - self._stops_read_at < self.poll_interval:
+            return
+        self._stops_read_at = now
         job_stop, trial_numbers = self.storage.stop_requests(self.job_name)
         if job_stop and self._end is None:
             self._end_job(JobState.STOPPED, "stopped on request", "the job was stopped on request")

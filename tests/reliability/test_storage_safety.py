@@ -259,7 +259,7 @@ def test_the_cli_names_the_failed_write_and_how_to_resume(
 
     job = make_job("fragile", limits={"max_trials": 4, "max_parallel": 2})
     with monkeypatch.context() as patch:
-        patch.setattr(Storage, "finish_trial", broken)
+        patch.setattr(Storage, "write_trials", broken)
         result = CliRunner().invoke(app, ["run", str(job)], catch_exceptions=False)
     assert result.exit_code == 1, result.output
     assert "error: the job 'fragile' stopped because its storage failed" in result.output

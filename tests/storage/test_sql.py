@@ -20,9 +20,13 @@ import tuneforge.storage.sql as sql
 from tuneforge.errors import ConfigError, JobExistsError, NotFoundError, StorageError
 from tuneforge.storage import (
     SCHEMA_VERSION,
+    AddObservations,
+    FinishTrial,
     JobEvent,
     JobRecord,
     JobState,
+    RetryTrial,
+    StartTrial,
     Storage,
     default_storage_url,
 )
@@ -856,3 +860,98 @@ def test_default_storage_url(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
     monkeypatch.delenv("TUNEFORGE_STORAGE")
     monkeypatch.chdir(tmp_path)
     assert default_storage_url() == f"sqlite:///{tmp_path.resolve()}/tuneforge.db"
+
+
+# ------------------------------------------------------------------------ batched writes
+
+
+def test_create_trials_numbers_a_batch_in_order(storage: Storage) -> None:
+    """create_trials gives consecutive numbers after the existing ones, in the order given."""
+    add_job(storage)
+    storage.create_trial("job", {"lr": 0.1})
+    numbers = storage.create_trials("job", [({"lr": 0.2}, "strategy"), ({"lr": 0.3}, "enqueued")])
+    assert numbers == [1, 2]
+    assert [(t.params["lr"], t.origin) for t in storage.trials("job")] == [
+        (0.1, "strategy"),
+        (0.2, "strategy"),
+        (0.3, "enqueued"),
+    ]
+
+
+def test_create_trials_is_all_or_nothing(storage: Storage) -> None:
+    """One unstorable parameter value refuses the whole batch: no trial is created."""
+    add_job(storage)
+    with pytest.raises(StorageError, match="cannot store parameter 'lr'"):
+        storage.create_trials("job", [({"lr": 0.2}, "strategy"), ({"lr": object()}, "strategy")])
+    assert storage.trials("job") == []
+
+
+def test_write_trials_applies_a_poll_in_one_go(storage: Storage) -> None:
+    """Starts, values and ends of several trials, written together, read back as recorded."""
+    add_job(storage)
+    first, second = storage.create_trials("job", [({"lr": 0.1}, "strategy")] * 2)
+    finished = storage.write_trials(
+        "job",
+        [
+            StartTrial(first, trial_dir="/t/0", pid=10, time=1.0),
+            StartTrial(second, trial_dir="/t/1", pid=11, time=1.0),
+            AddObservations(first, (obs("loss", 0.5, 0, 1.5), obs("loss", 0.4, 1, 1.6))),
+            FinishTrial(
+                second, state=TrialState.FAILED, value=None, reason="crashed", log_tail="x", time=2
+            ),
+            FinishTrial(
+                first, state=TrialState.COMPLETED, value=0.4, reason=None, log_tail=None, time=3
+            ),
+        ],
+    )
+    assert [(t.number, t.state) for t in finished] == [
+        (second, TrialState.FAILED),
+        (first, TrialState.COMPLETED),
+    ]
+    assert finished[1].metrics == {"loss": 0.4} and finished[1].trial_dir == "/t/0"
+    assert [o.value for o in storage.metric_series("job", first)] == [0.5, 0.4]
+    kinds = [e.kind for e in storage.events("job") if e.trial_number is not None]
+    assert kinds[-4:] == ["trial_started", "trial_started", "trial_finished", "trial_finished"]
+
+
+def test_write_trials_is_all_or_nothing(storage: Storage) -> None:
+    """A write that cannot apply (a finished trial started again) undoes the whole batch."""
+    add_job(storage)
+    done, running = storage.create_trials("job", [({"lr": 0.1}, "strategy")] * 2)
+    storage.finish_trial(
+        "job", done, state=TrialState.COMPLETED, value=1.0, reason=None, log_tail=None, time=1
+    )
+    with pytest.raises(StorageError, match=f"cannot start trial {done} of job 'job'"):
+        storage.write_trials(
+            "job",
+            [
+                StartTrial(running, trial_dir=None, pid=None, time=2.0),
+                AddObservations(running, (obs("loss", 0.5, 0),)),
+                StartTrial(done, trial_dir=None, pid=None, time=2.0),
+            ],
+        )
+    assert storage.get_trial("job", running).state is TrialState.PENDING
+    assert storage.metric_series("job", running) == []
+
+
+def test_a_retry_in_a_batch_drops_the_failed_attempts_values(storage: Storage) -> None:
+    """Values before a RetryTrial belong to the failed attempt and go; later ones stay."""
+    add_job(storage)
+    number = storage.create_trial("job", {"lr": 0.1})
+    storage.write_trials(
+        "job",
+        [
+            StartTrial(number, trial_dir=None, pid=1, time=1.0),
+            AddObservations(number, (obs("loss", 9.0, 0),)),
+            RetryTrial(number, attempt=2, reason="exit 75", trial_dir=None, pid=2, time=2.0),
+            AddObservations(number, (obs("loss", 0.5, 0),)),
+        ],
+    )
+    assert [o.value for o in storage.metric_series("job", number)] == [0.5]
+    assert storage.get_trial("job", number).attempt == 2
+
+
+def test_a_finish_in_an_unknown_state_is_refused_at_once() -> None:
+    """FinishTrial names the states a trial can finish in."""
+    with pytest.raises(ValueError, match="cannot finish as 'running'; expected one of completed"):
+        FinishTrial(0, state=TrialState.RUNNING, value=None, reason=None, log_tail=None, time=0)

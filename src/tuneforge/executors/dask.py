@@ -48,7 +48,7 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from tuneforge.errors import ConfigError, TuneforgeError
@@ -393,7 +393,9 @@ def _run_remote(
         )
     client.set_metadata(attempt_key, worker)
 
-    forwarder = _Forwarder(distributed.Queue(queue_name, client=client))
+    # The queue is opened by the first batch sent (the trial's start), so that its round
+    # trip to the scheduler comes after the trial's process started, not before.
+    forwarder = _Forwarder(lambda: distributed.Queue(queue_name, client=client))
     signal = StopSignal()
     finished = threading.Event()
     watcher = threading.Thread(
@@ -437,8 +439,9 @@ def _watch_stop(variable: Any, signal: StopSignal, finished: threading.Event) ->
 class _Forwarder:
     """Buffers a remote trial's events and sends them in batches; guards its processes."""
 
-    def __init__(self, queue: Any) -> None:
-        self._queue = queue
+    def __init__(self, open_queue: Callable[[], Any]) -> None:
+        self._open_queue = open_queue
+        self._queue: Any = None
         self._buffer: list[TrialEvent] = []
         self._lock = threading.Lock()
         self._closed = threading.Event()
@@ -458,6 +461,8 @@ class _Forwarder:
         with self._lock:
             batch, self._buffer = self._buffer, []
             if batch:
+                if self._queue is None:
+                    self._queue = self._open_queue()
                 # Sent under the lock, so batches arrive in the order they were made.
                 self._queue.put(pickle.dumps(batch))
 

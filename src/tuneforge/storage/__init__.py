@@ -13,14 +13,26 @@ from tuneforge.storage.sql import (
     Storage,
     default_storage_url,
 )
+from tuneforge.storage.writes import (
+    AddObservations,
+    FinishTrial,
+    RetryTrial,
+    StartTrial,
+    TrialWrite,
+)
 
 __all__ = [
     "SCHEMA_VERSION",
+    "AddObservations",
     "ControllerLease",
+    "FinishTrial",
     "JobBusyError",
     "JobEvent",
     "JobRecord",
     "JobState",
+    "RetryTrial",
+    "StartTrial",
     "Storage",
+    "TrialWrite",
     "default_storage_url",
 ]

@@ -88,6 +88,13 @@ from tuneforge.storage.models import (
     TrialParamRow,
     TrialRow,
 )
+from tuneforge.storage.writes import (
+    AddObservations,
+    FinishTrial,
+    RetryTrial,
+    StartTrial,
+    TrialWrite,
+)
 from tuneforge.trial import Observation, Trial, TrialState
 
 __all__ = [
@@ -105,13 +112,6 @@ T = TypeVar("T")
 
 BUSY_TIMEOUT_S = 30.0
 _ATTEMPTS = 4  # a write that finds the database locked is tried this many times in all
-_FINAL_STATES = (
-    TrialState.COMPLETED,
-    TrialState.FAILED,
-    TrialState.STOPPED,
-    TrialState.STOPPED_EARLY,
-    TrialState.INTERRUPTED,
-)
 _MAX_LISTED_JOBS = 20
 
 
@@ -480,59 +480,64 @@ class Storage:
         self, name: str, params: Mapping[str, Any], *, origin: str = "strategy"
     ) -> int:
         """Record a PENDING trial with the next number of the job (0, 1, 2...) and return it."""
-        encoded = {key: _dump_param(key, value) for key, value in params.items()}
+        return self.create_trials(name, [(params, origin)])[0]
 
-        def create(session: Session) -> int:
+    def create_trials(
+        self, name: str, configurations: Sequence[tuple[Mapping[str, Any], str]]
+    ) -> list[int]:
+        """Record PENDING trials, one per ``(params, origin)``, in one transaction.
+
+        They get the job's next numbers, in the order given; either all are created or none.
+        """
+        encoded = [
+            {key: _dump_param(key, value) for key, value in params.items()}
+            for params, _origin in configurations
+        ]
+
+        def create(session: Session) -> list[int]:
             job = self._job(session, name, for_update=True)
             last = session.scalar(
                 select(func.max(TrialRow.number)).where(TrialRow.job_id == job.id)
             )
-            number = 0 if last is None else last + 1
-            row = TrialRow(
-                job_id=job.id,
-                number=number,
-                state=TrialState.PENDING,
-                created_at=self._clock(),
-                stop_requested=False,
-                origin=origin,
-            )
-            session.add(row)
+            first = 0 if last is None else last + 1
+            now = self._clock()
+            rows = [
+                TrialRow(
+                    job_id=job.id,
+                    number=first + index,
+                    state=TrialState.PENDING,
+                    created_at=now,
+                    stop_requested=False,
+                    origin=origin,
+                )
+                for index, (_params, origin) in enumerate(configurations)
+            ]
+            session.add_all(rows)
             session.flush()
-            session.add_all(
-                TrialParamRow(trial_id=row.id, name=key, value=text)
-                for key, text in encoded.items()
-            )
-            shown = ", ".join(f"{key}={value!r}" for key, value in params.items())
-            self._record(
-                session,
-                job,
-                row,
-                "trial_created",
-                f"trial {number} created ({origin}): {shown or 'no parameters'}",
-            )
-            return number
+            for row, texts, (params, origin) in zip(rows, encoded, configurations, strict=True):
+                session.add_all(
+                    TrialParamRow(trial_id=row.id, name=key, value=text)
+                    for key, text in texts.items()
+                )
+                shown = ", ".join(f"{key}={value!r}" for key, value in params.items())
+                self._record(
+                    session,
+                    job,
+                    row,
+                    "trial_created",
+                    f"trial {row.number} created ({origin}): {shown or 'no parameters'}",
+                )
+            return [row.number for row in rows]
 
+        if not configurations:
+            return []
         return self._run("create a trial", create, write=True, retry_on=(IntegrityError,))
 
     def start_trial(
         self, name: str, number: int, *, trial_dir: str | None, pid: int | None, time: float
     ) -> None:
         """The trial's process (or function) runs: state RUNNING."""
-
-        def update(session: Session) -> None:
-            job = self._job(session, name)
-            row = self._trial(session, job, number)
-            _check_changeable(name, row, "start")
-            row.state = TrialState.RUNNING
-            row.trial_dir = None if trial_dir is None else str(trial_dir)
-            row.pid = pid
-            row.started_at = time
-            details = [f"pid {pid}"] if pid is not None else []
-            details += [f"folder {trial_dir}"] if trial_dir is not None else []
-            message = f"trial {number} running" + (f" ({', '.join(details)})" if details else "")
-            self._record(session, job, row, "trial_started", message, time=time)
-
-        self._run("start a trial", update, write=True)
+        self.write_trials(name, [StartTrial(number, trial_dir=trial_dir, pid=pid, time=time)])
 
     def retry_trial(
         self,
@@ -551,49 +556,15 @@ class Storage:
         the new attempt's, and a ``trial_retried`` event records why the previous one is
         run again.
         """
-
-        def update(session: Session) -> None:
-            job = self._job(session, name)
-            row = self._trial(session, job, number)
-            _check_changeable(name, row, "retry")
-            row.state = TrialState.RUNNING
-            row.attempt = attempt
-            row.pid = pid
-            if trial_dir is not None:
-                row.trial_dir = str(trial_dir)
-            if row.started_at is None:
-                row.started_at = time
-            session.execute(sa.delete(MetricValueRow).where(MetricValueRow.trial_id == row.id))
-            message = f"trial {number} attempt {attempt} running"
-            message += f" (pid {pid})" if pid is not None else ""
-            self._record(
-                session, job, row, "trial_retried", _with_reason(message, reason), time=time
-            )
-
-        self._run("record a retried trial", update, write=True)
+        write = RetryTrial(
+            number, attempt=attempt, reason=reason, trial_dir=trial_dir, pid=pid, time=time
+        )
+        self.write_trials(name, [write])
 
     def add_observations(self, name: str, number: int, observations: Sequence[Observation]) -> None:
         """Append metric values to a trial's series, all in one transaction."""
-        if not observations:
-            return
-
-        def insert(session: Session) -> None:
-            row = self._trial(session, self._job(session, name), number)
-            session.execute(
-                sa.insert(MetricValueRow),
-                [
-                    {
-                        "trial_id": row.id,
-                        "metric": obs.metric,
-                        "step": int(obs.step),
-                        "value": _float_or_none(obs.value),
-                        "time": float(obs.time),
-                    }
-                    for obs in observations
-                ],
-            )
-
-        self._run("record metric values", insert, write=True)
+        if observations:
+            self.write_trials(name, [AddObservations(number, tuple(observations))])
 
     def finish_trial(
         self,
@@ -611,28 +582,100 @@ class Storage:
         The trial is read back in the same transaction, so the controller need not spend a
         second round trip on it.
         """
-        if state not in _FINAL_STATES:
-            valid = ", ".join(s.value for s in _FINAL_STATES)
-            raise ValueError(f"a trial cannot finish as {state.value!r}; expected one of {valid}.")
+        write = FinishTrial(
+            number, state=state, value=value, reason=reason, log_tail=log_tail, time=time
+        )
+        return self.write_trials(name, [write])[0]
 
-        def update(session: Session) -> Trial:
+    def write_trials(self, name: str, writes: Sequence[TrialWrite]) -> list[Trial]:
+        """Apply ``writes`` in order, in one transaction; returns the finished trials.
+
+        All or nothing: a write that cannot be applied (a finished trial started again, an
+        unknown number) raises and leaves storage as it was. The trials finished by
+        ``writes`` are read back in the same transaction and returned in the order of
+        their ``FinishTrial``.
+        """
+
+        def apply(session: Session) -> list[Trial]:
             job = self._job(session, name)
-            row = self._trial(session, job, number)
-            _check_changeable(name, row, "finish")
-            row.state = state
-            row.value = None if value is None else _float_or_none(value)
-            row.reason = reason
-            row.log_tail = log_tail
-            row.finished_at = time
-            message = f"trial {number} {state.value}"
+            numbers = {write.number for write in writes}
+            rows = {
+                row.number: row
+                for row in session.scalars(
+                    select(TrialRow).where(TrialRow.job_id == job.id, TrialRow.number.in_(numbers))
+                )
+            }
+            metric_rows: list[dict[str, Any]] = []
+            finished: list[TrialRow] = []
+            for write in writes:
+                row = rows.get(write.number) or self._trial(session, job, write.number)
+                if isinstance(write, AddObservations):
+                    metric_rows.extend(_metric_row(row.id, obs) for obs in write.observations)
+                    continue
+                if isinstance(write, RetryTrial) and metric_rows:
+                    # The earlier attempt's values must go before this attempt's arrive.
+                    session.execute(sa.insert(MetricValueRow), metric_rows)
+                    metric_rows = []
+                self._apply(session, job, row, write)
+                if isinstance(write, FinishTrial):
+                    finished.append(row)
+            if metric_rows:
+                session.execute(sa.insert(MetricValueRow), metric_rows)
+            if not finished:
+                return []
+            read = self._trials_from_rows(
+                session, finished, TrialRow.id.in_([row.id for row in finished])
+            )
+            return read
+
+        if not writes:
+            return []
+        return self._run(_operation(writes), apply, write=True)
+
+    def _apply(
+        self,
+        session: Session,
+        job: JobRow,
+        row: TrialRow,
+        write: StartTrial | RetryTrial | FinishTrial,
+    ) -> None:
+        """One state change of a trial, with its event (inside ``write_trials``)."""
+        number = row.number
+        if isinstance(write, RetryTrial):
+            _check_changeable(job.name, row, "retry")
+            row.state = TrialState.RUNNING
+            row.attempt = write.attempt
+            row.pid = write.pid
+            if write.trial_dir is not None:
+                row.trial_dir = str(write.trial_dir)
+            if row.started_at is None:
+                row.started_at = write.time
+            session.execute(sa.delete(MetricValueRow).where(MetricValueRow.trial_id == row.id))
+            message = f"trial {number} attempt {write.attempt} running"
+            message += f" (pid {write.pid})" if write.pid is not None else ""
+            kind, message = "trial_retried", _with_reason(message, write.reason)
+        elif isinstance(write, StartTrial):
+            _check_changeable(job.name, row, "start")
+            row.state = TrialState.RUNNING
+            row.trial_dir = None if write.trial_dir is None else str(write.trial_dir)
+            row.pid = write.pid
+            row.started_at = write.time
+            details = [f"pid {write.pid}"] if write.pid is not None else []
+            details += [f"folder {write.trial_dir}"] if write.trial_dir is not None else []
+            kind = "trial_started"
+            message = f"trial {number} running" + (f" ({', '.join(details)})" if details else "")
+        else:
+            _check_changeable(job.name, row, "finish")
+            row.state = write.state
+            row.value = None if write.value is None else _float_or_none(write.value)
+            row.reason = write.reason
+            row.log_tail = write.log_tail
+            row.finished_at = write.time
+            message = f"trial {number} {write.state.value}"
             if row.value is not None:
                 message += f" with value {row.value:g}"
-            self._record(
-                session, job, row, "trial_finished", _with_reason(message, reason), time=time
-            )
-            return self._trials_from_rows(session, [row], TrialRow.id == row.id)[0]
-
-        return self._run("finish a trial", update, write=True)
+            kind, message = "trial_finished", _with_reason(message, write.reason)
+        self._record(session, job, row, kind, message, time=write.time)
 
     def reset_trial(self, name: str, number: int) -> None:
         """Make an interrupted (or abandoned pending/running) trial PENDING again.
@@ -1059,6 +1102,32 @@ def _check_changeable(name: str, row: TrialRow, action: str) -> None:
             f"cannot {action} trial {row.number} of job {name!r}: it is already "
             f"{row.state.value}, and finished trials never change."
         )
+
+
+def _metric_row(trial_id: int, observation: Observation) -> dict[str, Any]:
+    return {
+        "trial_id": trial_id,
+        "metric": observation.metric,
+        "step": int(observation.step),
+        "value": _float_or_none(observation.value),
+        "time": float(observation.time),
+    }
+
+
+_OPERATIONS = {
+    StartTrial: "start a trial",
+    RetryTrial: "record a retried trial",
+    AddObservations: "record metric values",
+    FinishTrial: "finish a trial",
+}
+
+
+def _operation(writes: Sequence[TrialWrite]) -> str:
+    """What ``writes`` do, for an error message: the one kind they hold, or all of it."""
+    kinds = {type(write) for write in writes}
+    if len(kinds) == 1:
+        return _OPERATIONS[kinds.pop()]
+    return f"record {len(writes)} trial events"
 
 
 def _with_reason(message: str, reason: str | None) -> str:
