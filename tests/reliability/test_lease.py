@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -22,7 +20,7 @@ from tuneforge.executors.base import Emit, Work
 from tuneforge.executors.local import LocalExecutor
 from tuneforge.processes import process_identity
 from tuneforge.space import Float, SearchSpace
-from tuneforge.storage import SCHEMA_VERSION, ControllerLease, JobBusyError, JobState, Storage
+from tuneforge.storage import ControllerLease, JobBusyError, JobState, Storage
 from tuneforge.strategies import make_strategy
 from tuneforge.trial import TrialState
 
@@ -218,33 +216,3 @@ def test_run_resume_refuses_a_job_another_controller_runs(
     assert storage.get_job("busy").state is JobState.INTERRUPTED
     assert storage.get_job("busy").controller is None
     assert marked_processes(workspace / "runs") == []
-
-
-def test_an_older_database_is_brought_up_to_date(tmp_path: Path) -> None:
-    """A schema-1 database (without the lease and attempt columns) opens and gains them."""
-    path = tmp_path / "old.db"
-    storage = _storage(f"sqlite:///{path}")
-    storage.create_trial("job", {"x": 0.5})
-    storage.close()
-    with sqlite3.connect(path) as connection:
-        for table, column in [
-            ("jobs", "controller_id"),
-            ("jobs", "controller_host"),
-            ("jobs", "controller_pid"),
-            ("jobs", "controller_start"),
-            ("jobs", "heartbeat_at"),
-            ("jobs", "active_seconds"),
-            ("trials", "attempt"),
-        ]:
-            connection.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
-        connection.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
-    reopened = Storage(f"sqlite:///{path}")
-    trial = reopened.get_trial("job", 0)
-    assert trial.params == {"x": 0.5} and trial.attempt == 1
-    assert reopened.get_job("job").active_seconds == 0.0
-    reopened.claim_job("job", _lease(), is_alive=lambda _: True)
-    with sqlite3.connect(path) as connection:
-        (version,) = connection.execute(
-            "SELECT value FROM meta WHERE key = 'schema_version'"
-        ).fetchone()
-    assert json.loads(version) == SCHEMA_VERSION

@@ -63,13 +63,13 @@ class StorageSupplier:
 
 
 def _empty_postgres(url: str) -> None:
-    """Drop tuneforge's tables so each test starts from an empty database."""
+    """Drop every table (tuneforge's and Alembic's) so each test starts from an empty database."""
     import sqlalchemy as sa
 
-    from tuneforge.storage.models import Base
-
     engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
-    Base.metadata.drop_all(engine)
+    tables = sa.MetaData()
+    tables.reflect(engine)
+    tables.drop_all(engine)
     engine.dispose()
 
 

@@ -4,7 +4,8 @@ Imports nothing from tuneforge above ``errors`` and ``trial``, so every other mo
 depend on it.
 """
 
-from tuneforge.storage.models import SCHEMA_VERSION, JobState
+from tuneforge.storage.models import JobState
+from tuneforge.storage.schema import SCHEMA_VERSION
 from tuneforge.storage.sql import (
     ControllerLease,
     JobBusyError,

@@ -8,12 +8,9 @@ state later needs no migration), times as unix float seconds, parameter values a
 A metric value that is NaN is stored as NULL (SQLite has no NaN: it turns NaN into NULL on
 its own), and read back as NaN; infinities are stored as they are.
 
-Bump ``SCHEMA_VERSION`` whenever a table changes, and list the columns it adds in
-``ADDED_COLUMNS`` so that an older database is brought up to date when opened (tables it
-lacks are created); a storage refuses to open a database written with a newer version.
-
-Version 2 added the controller lease of a job (``controller_*``, ``heartbeat_at``), the
-time controllers spent on it (``active_seconds``) and a trial's ``attempt``.
+A change to a table needs an Alembic revision in :mod:`tuneforge.storage.migrations`
+that brings an older database to the same shape (a test compares the two); a new
+database is created from these models directly.
 """
 
 from __future__ import annotations
@@ -37,8 +34,6 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from tuneforge.trial import TrialState
-
-SCHEMA_VERSION = 2
 
 
 class JobState(enum.Enum):
@@ -161,17 +156,3 @@ class MetaRow(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
-
-
-#: Columns added to existing tables since version 1, by the version that added them.
-ADDED_COLUMNS: dict[int, tuple[tuple[str, str], ...]] = {
-    2: (
-        ("jobs", "controller_id"),
-        ("jobs", "controller_host"),
-        ("jobs", "controller_pid"),
-        ("jobs", "controller_start"),
-        ("jobs", "heartbeat_at"),
-        ("jobs", "active_seconds"),
-        ("trials", "attempt"),
-    ),
-}

@@ -76,18 +76,16 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
 
 from tuneforge.errors import JobExistsError, NotFoundError, StorageError
+from tuneforge.storage import schema
 from tuneforge.storage.models import (
-    ADDED_COLUMNS,
-    SCHEMA_VERSION,
-    Base,
     EventRow,
     JobRow,
     JobState,
-    MetaRow,
     MetricValueRow,
     TrialParamRow,
     TrialRow,
 )
+from tuneforge.storage.schema import SCHEMA_VERSION
 from tuneforge.storage.writes import (
     AddObservations,
     FinishTrial,
@@ -776,56 +774,12 @@ class Storage:
 
     # ---------------------------------------------------------------------------- helpers
 
-    def _schema_version(self, session: Session) -> int | None:
-        """The version recorded in the database (``None`` for a new one); refuses newer ones."""
-        if not sa.inspect(session.connection()).has_table(MetaRow.__tablename__):
-            return None
-        text = session.scalar(select(MetaRow.value).where(MetaRow.key == "schema_version"))
-        if text is None:
-            return None
-        try:
-            version = int(text)
-        except ValueError:
-            raise StorageError(
-                f"the storage {self._shown} records an unreadable schema version {text!r}; "
-                "is it a tuneforge database?"
-            ) from None
-        if version > SCHEMA_VERSION:
-            raise StorageError(
-                f"the storage {self._shown} was written by a newer tuneforge (schema "
-                f"version {text}; this one reads up to version {SCHEMA_VERSION}); "
-                "upgrade tuneforge to use it."
-            )
-        return version
-
     def _schema_is_current(self, session: Session) -> bool:
-        if self._schema_version(session) != SCHEMA_VERSION:
-            return False
-        inspector = sa.inspect(session.connection())
-        return all(inspector.has_table(table) for table in Base.metadata.tables)
+        return schema.is_current(session.connection(), self._shown)
 
     def _initialise(self, session: Session) -> None:
-        """Create missing tables, add missing columns, record the schema version."""
-        version = self._schema_version(session)
-        connection = session.connection()
-        Base.metadata.create_all(connection)
-        if version is None:
-            session.add(MetaRow(key="schema_version", value=str(SCHEMA_VERSION)))
-            return
-        if version == SCHEMA_VERSION:
-            return
-        inspector = sa.inspect(connection)
-        for added_in in range(version + 1, SCHEMA_VERSION + 1):
-            for table, column_name in ADDED_COLUMNS.get(added_in, ()):
-                present = {column["name"] for column in inspector.get_columns(table)}
-                if column_name in present:
-                    continue
-                column = Base.metadata.tables[table].c[column_name]
-                spec = sa.schema.CreateColumn(column).compile(dialect=connection.dialect)
-                connection.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {spec}")
-        row = session.get(MetaRow, "schema_version")
-        assert row is not None  # read above
-        row.value = str(SCHEMA_VERSION)
+        """Create the schema, or upgrade it (see :mod:`tuneforge.storage.schema`)."""
+        schema.bring_up_to_date(session.connection(), self._shown)
 
     def _run(
         self,
