@@ -17,6 +17,11 @@ leaves them so, counted toward ``max_trials`` (``on_interrupt="mark"``). Finishe
 never change, so a completed trial is recorded exactly once; a trial whose result was
 not yet recorded when the controller died runs again (at-least-once execution).
 
+A shared job (``shared=True``, ``--join``) has no lease: each controller registers with a
+heartbeat of its own, and at every heartbeat takes over the unfinished trials of sharing
+controllers that died (see :mod:`tuneforge.sharing`); it stays until the job's last trial
+ended, so that one is always there to do so.
+
 A storage write that fails even after storage's own retries stops the job: running trials
 are ended and the error is raised, naming what failed; what was recorded stays whole.
 
@@ -57,6 +62,13 @@ from tuneforge.storage import (
     StartTrial,
     Storage,
     TrialWrite,
+)
+from tuneforge.storage.controllers import (
+    heartbeat,
+    join_job,
+    leave_job,
+    recover_dead,
+    sharing_controllers,
 )
 from tuneforge.strategies.base import Strategy
 from tuneforge.trial import Observation, Trial, TrialState
@@ -178,6 +190,7 @@ class Controller:
             id=uuid.uuid4().hex, host=socket.gethostname(), pid=pid, start=process_identity(pid)
         )
         self._holding = False
+        self._joined = False  # registered as one of a shared job's controllers
         self._last_beat = -math.inf
         # shared=True: other controllers run this job too (tuneforge run --join); no lease,
         # and new trials are claimed through storage (see tuneforge.sharing).
@@ -190,8 +203,9 @@ class Controller:
 
         Ctrl-C (``KeyboardInterrupt``) ends the running trials as INTERRUPTED, marks the
         job INTERRUPTED and re-raises, so the caller can tell the user how to resume.
-        ``JobBusyError`` means another live controller runs the job (nothing was changed),
-        or took it over while this one ran; ``StorageError`` means a write failed for good
+        ``JobBusyError`` means another live controller runs the job, or live ``--join``
+        controllers share it (nothing was changed), or it was taken over while this one
+        ran; ``StorageError`` means a write failed for good
         and the job stopped, its running trials ended.
         """
         try:
@@ -203,10 +217,15 @@ class Controller:
                 raise
             except _LeaseLost:
                 self._abandon(record=False)
+                taken = (
+                    "the other controllers sharing it took this one's trials over"
+                    if self.shared
+                    else "it was taken over by another controller"
+                )
                 raise JobBusyError(
-                    f"job {self.job_name!r} was taken over by another controller while this "
-                    f"one ran it (no heartbeat for over {self.lease_timeout:g}s?); this "
-                    f"controller ended its trials and stopped."
+                    f"job {self.job_name!r}: {taken} while this one ran it (no heartbeat "
+                    f"for over {self.lease_timeout:g}s?); this controller ended its trials "
+                    f"and stopped."
                 ) from None
             except StorageError as exc:
                 self._abandon(record=True)
@@ -218,7 +237,7 @@ class Controller:
                 self.executor.shutdown()
             state, reason = self._end or (JobState.COMPLETED, self._completion_reason())
             # A shared job ends with its last controller: the others may still run trials.
-            if self._sharing is None or self._end is not None or not self._sharing.others_active():
+            if self._sharing is None or self._end is not None or not self._sharing.unfinished():
                 self.storage.set_job_state(self.job_name, state, reason)
             return state
         finally:
@@ -231,11 +250,20 @@ class Controller:
             self._check_limits()
             if self._end is None:
                 self._fill_slots()
-            if not self.executor.running and (
-                self._end is not None or self._exhausted or self._counts.done >= self.max_trials
+            if (
+                not self.executor.running
+                and (
+                    self._end is not None or self._exhausted or self._counts.done >= self.max_trials
+                )
+                and not self._waits_for_others()
             ):
                 break
             self._record(self.executor.poll(self.poll_interval))
+
+    def _waits_for_others(self) -> bool:
+        """A shared job's controller stays while other controllers' trials are unfinished,
+        so that it can take them over should their controller die."""
+        return self._sharing is not None and self._end is None and self._sharing.unfinished()
 
     # -- the lease -------------------------------------------------------------------------
     def _claim(self) -> float:
@@ -259,19 +287,67 @@ class Controller:
         return time.time() - lease.heartbeat_at < self.lease_timeout
 
     def _beat(self) -> None:
-        if self.shared:
-            return  # no lease to keep: several controllers run a shared job
         now = self.clock()
         if now - self._last_beat < self.heartbeat_interval:
             return
         self._last_beat = now
+        if self.shared:
+            # No lease in a shared job: each controller keeps its own heartbeat, and takes
+            # over the trials of those that stopped keeping theirs.
+            if not heartbeat(self.storage, self.job_name, self._lease.id):
+                self._joined = False
+                raise _LeaseLost
+            self._recover_dead_sharers()
+            return
         if not self.storage.heartbeat(
             self.job_name, self._lease.id, active_seconds=self._elapsed()
         ):
             self._holding = False
             raise _LeaseLost
 
+    def _recover_dead_sharers(self) -> None:
+        """Mark the unfinished trials of dead controllers sharing this job INTERRUPTED
+        (re-run then by whichever controller claims them), ending their processes first."""
+        own_id = self._lease.id if self.shared else None
+        sharers = sharing_controllers(self.storage, self.job_name)
+        if all(self._holder_alive(c) for c in sharers if c.id != own_id):
+            return  # the usual case, found with a read: no write transaction
+        notes: list[tuple[int | None, str]] = []
+
+        def end_processes(trials: Sequence[Trial]) -> None:
+            # Only the dead controller's trials, by recorded folder and process group.
+            notes.extend(self.executor.end_orphans(self.job_name, None, trials))
+
+        recover_dead(
+            self.storage,
+            self.job_name,
+            own_id=own_id,
+            is_alive=self._holder_alive,
+            end_processes=end_processes,
+        )
+        for number, message in notes:
+            self.storage.note(self.job_name, message, trial_number=number)
+
+    def _refuse_live_sharers(self) -> None:
+        """A resume (one controller, holding the lease) must not take a job that controllers
+        sharing it still run; the dead ones' trials are recovered like any other's."""
+        live = [
+            c for c in sharing_controllers(self.storage, self.job_name) if self._holder_alive(c)
+        ]
+        if live:
+            shown = ", ".join(c.describe() for c in live)
+            raise JobBusyError(
+                f"job {self.job_name!r} is being run by {len(live)} controller(s) sharing it "
+                f"(--join): {shown}; wait for them to end, or stop the job "
+                f"(`tuneforge stop {self.job_name}`), then resume."
+            )
+        self._recover_dead_sharers()
+
     def _release(self) -> None:
+        if self._joined:
+            self._joined = False
+            with contextlib.suppress(StorageError):
+                leave_job(self.storage, self.job_name, self._lease.id)
         if not self._holding:
             return
         self._holding = False
@@ -285,7 +361,15 @@ class Controller:
     def _prepare(self) -> None:
         """Pick up a job where it was left: take its lease, end what a dead controller left
         running, count finished trials, queue (or count) interrupted ones."""
-        self._started = self.clock() if self.shared else self.clock() - self._claim()
+        if self.shared:
+            self._started = self.clock()
+            join_job(self.storage, self.job_name, self._lease)
+            self._joined = True
+            self._last_beat = self.clock()
+            self._recover_dead_sharers()
+        else:
+            self._started = self.clock() - self._claim()
+            self._refuse_live_sharers()
         record = self.storage.get_job(self.job_name)
         trials = self.storage.trials(self.job_name)
         # In a shared job, active trials belong to the other controllers: leave them be.
@@ -322,6 +406,8 @@ class Controller:
                 trials,
                 max_trials=self.max_trials,
                 enqueue=self._enqueued,
+                owner=self._lease.id,
+                rerun_interrupted=self.on_interrupt == "rerun",
             )
             self._enqueued = []  # claimed through self._sharing, as are interrupted trials
         if self.stopping_rule is not None:
@@ -364,7 +450,7 @@ class Controller:
         while submitted + len(configurations) < free:
             if self._rerun:
                 trial = self._rerun.pop(0)
-                self.storage.reset_trial(self.job_name, trial.number)
+                self.storage.reset_trial(self.job_name, trial.number, owner=self._lease.id)
                 self.executor.submit(trial.number, self.make_work(trial.number, trial.params))
                 submitted += 1
             elif self._enqueued:
@@ -377,7 +463,7 @@ class Controller:
                     self._exhausted = True
                     break
                 configurations.append((dict(suggestion), "strategy"))
-        numbers = self.storage.create_trials(self.job_name, configurations)
+        numbers = self.storage.create_trials(self.job_name, configurations, owner=self._lease.id)
         for number, (params, _origin) in zip(numbers, configurations, strict=True):
             self.executor.submit(number, self.make_work(number, params))
         if submitted or numbers:

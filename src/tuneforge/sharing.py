@@ -13,8 +13,15 @@ stored trials; :class:`SharedJob` keeps it in step with the others through stora
   position the others took (that is how ``Strategy.restore`` replays a sequence, so a
   seeded grid, Sobol or random sequence continues exactly where the job is) and tells it
   the trials the others finished, then asks again;
-* an INTERRUPTED trial (its controller was stopped with Ctrl-C) is re-run by exactly one
-  controller (:func:`tuneforge.storage.claims.claim_rerun`).
+* an INTERRUPTED trial (its controller was stopped with Ctrl-C, or died and was found
+  dead, see below) is re-run by exactly one controller
+  (:func:`tuneforge.storage.claims.claim_rerun`), unless the job says
+  ``on_interrupt: mark``;
+* each controller registers in storage and keeps a heartbeat there; every heartbeat it
+  looks for registered controllers that are dead (on this machine: their process is gone;
+  elsewhere: no heartbeat for ``lease_timeout`` seconds) and takes their unfinished trials
+  over (:func:`tuneforge.storage.controllers.recover_dead`): their processes are ended,
+  the trials marked INTERRUPTED, exactly once however many controllers notice.
 
 Controllers sharing a job build their strategies the same way (same job, same seed), as
 the job file and ``--join`` guarantee; with different seeds positions still never clash,
@@ -49,7 +56,9 @@ class SharedJob:
 
     ``trials`` are the job's trials the strategy was restored from (``strategy.restore``
     asked once per strategy trial among them and told the finished ones); ``enqueue`` is
-    the job's whole list of configurations to run before the strategy's.
+    the job's whole list of configurations to run before the strategy's. ``owner`` (the
+    controller's id) is recorded on each trial it claims; ``rerun_interrupted=False``
+    leaves INTERRUPTED trials as they are (``on_interrupt: mark``).
     """
 
     def __init__(
@@ -61,8 +70,12 @@ class SharedJob:
         *,
         max_trials: int,
         enqueue: Sequence[Mapping[str, Any]] = (),
+        owner: str | None = None,
+        rerun_interrupted: bool = True,
     ) -> None:
         self.storage = storage
+        self.owner = owner
+        self.rerun_interrupted = rerun_interrupted
         self.job_name = job_name
         self.strategy = strategy
         self.max_trials = max_trials
@@ -110,6 +123,7 @@ class SharedJob:
                 origin=origin,
                 position=position,
                 max_trials=self.max_trials,
+                owner=self.owner,
             )
             if claim.number is not None:
                 self._positions[origin] = claim.taken
@@ -129,10 +143,12 @@ class SharedJob:
             self.strategy.tell(trial)
             self._told.add(trial.number)
 
-    def others_active(self) -> bool:
-        """Whether the job still has PENDING or RUNNING trials (this controller's or not)."""
+    def unfinished(self) -> bool:
+        """Whether the job still has trials to end: PENDING or RUNNING (this controller's or
+        another's), or INTERRUPTED ones waiting to be re-run."""
         counts = self.storage.count_trials(self.job_name)
-        return counts[TrialState.PENDING] + counts[TrialState.RUNNING] > 0
+        waiting = counts[TrialState.INTERRUPTED] if self.rerun_interrupted else 0
+        return counts[TrialState.PENDING] + counts[TrialState.RUNNING] + waiting > 0
 
     # -- helpers ---------------------------------------------------------------------------
     def _catch_up(self, origin: str, taken: int) -> None:
@@ -149,7 +165,9 @@ class SharedJob:
         self.sync()
 
     def _claim_rerun(self) -> tuple[int, dict[str, Any]] | None:
+        if not self.rerun_interrupted:
+            return None
         for trial in self.storage.trials(self.job_name, [TrialState.INTERRUPTED]):
-            if claim_rerun(self.storage, self.job_name, trial.number):
+            if claim_rerun(self.storage, self.job_name, trial.number, owner=self.owner):
                 return trial.number, dict(trial.params)
         return None

@@ -67,11 +67,13 @@ def claim_trial(
     origin: str,
     position: int,
     max_trials: int | None,
+    owner: str | None = None,
 ) -> Claim:
     """Create a PENDING trial for the ``position``-th ``origin`` configuration, if still free.
 
     The trial is created (and numbered) only when the job has exactly ``position`` trials
     of ``origin`` and, with ``max_trials`` given, fewer than ``max_trials`` trials in all.
+    ``owner`` is the id of the claiming controller (see :mod:`tuneforge.storage.controllers`).
     """
     encoded = {key: _dump_param(key, value) for key, value in params.items()}
 
@@ -96,6 +98,7 @@ def claim_trial(
             created_at=storage._clock(),
             stop_requested=False,
             origin=origin,
+            owner=owner,
         )
         session.add(row)
         session.flush()
@@ -115,10 +118,11 @@ def claim_trial(
     return storage._run("claim a trial", claim, write=True, retry_on=(IntegrityError,))
 
 
-def claim_rerun(storage: Storage, name: str, number: int) -> bool:
+def claim_rerun(storage: Storage, name: str, number: int, *, owner: str | None = None) -> bool:
     """Take an INTERRUPTED trial to run it again; ``False`` if another controller took it.
 
-    The winner's trial is reset to PENDING (``Storage.reset_trial``) with its parameters.
+    The winner's trial is reset to PENDING (``Storage.reset_trial``) with its parameters,
+    owned by ``owner``.
     """
 
     def claim(session: Session) -> bool:
@@ -130,7 +134,7 @@ def claim_rerun(storage: Storage, name: str, number: int) -> bool:
                 TrialRow.number == number,
                 TrialRow.state == TrialState.INTERRUPTED,
             )
-            .values(state=TrialState.PENDING)
+            .values(state=TrialState.PENDING, owner=owner)
         )
         return bool(getattr(result, "rowcount", 0) == 1)
 

@@ -113,6 +113,23 @@ class TrialRow(Base):
     stop_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     origin: Mapped[str] = mapped_column(String(64), default="strategy")
     attempt: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
+    # The id of the controller that runs (or last ran) the trial: its lease id, or its row
+    # in job_controllers when the job is shared, so a dead one's trials can be found.
+    owner: Mapped[str | None] = mapped_column(String(64))
+
+
+class ControllerRow(Base):
+    """A controller sharing a job (``--join``): who it is and when it last showed life."""
+
+    __tablename__ = "job_controllers"
+    __table_args__ = (Index("ix_job_controllers_job", "job_id"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    start: Mapped[str | None] = mapped_column(String(64))  # its process start time
+    heartbeat_at: Mapped[float] = mapped_column(Float)
 
 
 class TrialParamRow(Base):

@@ -475,17 +475,27 @@ class Storage:
     # ----------------------------------------------------------------------------- trials
 
     def create_trial(
-        self, name: str, params: Mapping[str, Any], *, origin: str = "strategy"
+        self,
+        name: str,
+        params: Mapping[str, Any],
+        *,
+        origin: str = "strategy",
+        owner: str | None = None,
     ) -> int:
         """Record a PENDING trial with the next number of the job (0, 1, 2...) and return it."""
-        return self.create_trials(name, [(params, origin)])[0]
+        return self.create_trials(name, [(params, origin)], owner=owner)[0]
 
     def create_trials(
-        self, name: str, configurations: Sequence[tuple[Mapping[str, Any], str]]
+        self,
+        name: str,
+        configurations: Sequence[tuple[Mapping[str, Any], str]],
+        *,
+        owner: str | None = None,
     ) -> list[int]:
         """Record PENDING trials, one per ``(params, origin)``, in one transaction.
 
         They get the job's next numbers, in the order given; either all are created or none.
+        ``owner`` is the id of the controller that will run them.
         """
         encoded = [
             {key: _dump_param(key, value) for key, value in params.items()}
@@ -507,6 +517,7 @@ class Storage:
                     created_at=now,
                     stop_requested=False,
                     origin=origin,
+                    owner=owner,
                 )
                 for index, (_params, origin) in enumerate(configurations)
             ]
@@ -675,11 +686,12 @@ class Storage:
             kind, message = "trial_finished", _with_reason(message, write.reason)
         self._record(session, job, row, kind, message, time=write.time)
 
-    def reset_trial(self, name: str, number: int) -> None:
+    def reset_trial(self, name: str, number: int, *, owner: str | None = None) -> None:
         """Make an interrupted (or abandoned pending/running) trial PENDING again.
 
         Its value, reason, log tail, pid, times, stop flag and metric values are cleared;
         its parameters, number, origin and folder stay, so it re-runs the same configuration.
+        ``owner``, when given, is the controller that re-runs it.
         """
 
         def update(session: Session) -> None:
@@ -693,6 +705,8 @@ class Storage:
             row.attempt = 1
             row.started_at = row.finished_at = None
             row.stop_requested = False
+            if owner is not None:
+                row.owner = owner
             session.execute(sa.delete(MetricValueRow).where(MetricValueRow.trial_id == row.id))
             self._record(session, job, row, "trial_reset", f"trial {number} {old.value} -> pending")
 

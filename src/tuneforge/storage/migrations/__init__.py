@@ -1,7 +1,8 @@
 """The storage's schema history as Alembic revisions, shipped inside the package.
 
 Revision ``000N`` is schema version N, the number ``meta.schema_version`` records for any
-reader to show: 0001 the first schema, 0002 the controller lease and trial attempts.
+reader to show: 0001 the first schema, 0002 the controller lease and trial attempts, 0003
+the controllers sharing a job (with their heartbeats) and the owner of each trial.
 :mod:`tuneforge.storage.schema` runs them programmatically on the storage's own connection.
 
 To change the schema: change ``models.py``, add ``versions/000<N+1>_<what>.py`` (copy the
@@ -20,7 +21,7 @@ from alembic import op
 __all__ = ["HEAD_REVISION", "LOCATION", "revision_of", "set_schema_version", "version_of"]
 
 #: The newest revision: what a database created by this tuneforge is stamped with.
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0003"
 #: The folder holding ``env.py`` and ``versions/`` (Alembic's ``script_location``).
 LOCATION = str(Path(__file__).resolve().parent)
 

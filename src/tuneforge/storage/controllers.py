@@ -1,0 +1,187 @@
+"""The controllers sharing a job: who they are, their heartbeats, and a dead one's trials.
+
+A job run by one controller has a lease (``Storage.claim_job``). A shared job
+(``tuneforge run --join``, ``optimize(join=True)``) has several controllers and no lease,
+so each of them registers in ``job_controllers`` (:func:`join_job`), refreshes its
+heartbeat there (:func:`heartbeat`), owns the trials it claims (``trials.owner``) and
+leaves when it ends (:func:`leave_job`).
+
+A controller killed with SIGKILL leaves its row and its PENDING or RUNNING trials behind.
+The others call :func:`recover_dead` at every heartbeat: in one write transaction (the
+job's row locked ``FOR UPDATE`` on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite) it finds the
+registered controllers the caller's ``is_alive`` says are dead, lets the caller end their
+trials' processes, marks those trials INTERRUPTED and removes the dead rows. A second
+controller noticing the same death at once waits for the lock and then finds nothing left
+to do, so each trial is recovered exactly once; the job's ``on_interrupt`` then decides
+whether one controller re-runs it (``claims.claim_rerun``) or it stays INTERRUPTED.
+
+Like :mod:`tuneforge.storage.claims`, these functions use ``Storage``'s own transaction
+helpers.
+
+Example:
+    >>> from tuneforge.storage import ControllerLease, Storage
+    >>> storage = Storage("sqlite://")
+    >>> _ = storage.create_job("demo", document={}, base_dir=".", objective="loss",
+    ...     direction="minimize", strategy="sobol", max_trials=2, output_dir=None)
+    >>> join_job(storage, "demo", ControllerLease(id="a", host="h", pid=1))
+    >>> heartbeat(storage, "demo", "a"), [c.id for c in sharing_controllers(storage, "demo")]
+    (True, ['a'])
+    >>> recover_dead(storage, "demo", own_id="b", is_alive=lambda lease: False)
+    []
+    >>> heartbeat(storage, "demo", "a")  # "a" was found dead and removed
+    False
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import sqlalchemy as sa
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tuneforge.storage.models import ControllerRow, TrialRow
+from tuneforge.storage.sql import ControllerLease, Storage
+from tuneforge.storage.writes import FinishTrial
+from tuneforge.trial import Trial, TrialState
+
+__all__ = ["heartbeat", "join_job", "leave_job", "recover_dead", "sharing_controllers"]
+
+_ACTIVE = (TrialState.PENDING, TrialState.RUNNING)
+
+
+def join_job(storage: Storage, name: str, lease: ControllerLease) -> None:
+    """Register ``lease`` as one of the job's sharing controllers, heartbeat now."""
+
+    def join(session: Session) -> None:
+        job = storage._job(session, name)
+        session.add(
+            ControllerRow(
+                id=lease.id,
+                job_id=job.id,
+                host=lease.host,
+                pid=lease.pid,
+                start=lease.start,
+                heartbeat_at=storage._clock(),
+            )
+        )
+        storage._record(
+            session, job, None, "controller_joined", f"controller {lease.describe()} joins"
+        )
+
+    storage._run("join a job", join, write=True)
+
+
+def heartbeat(storage: Storage, name: str, controller_id: str) -> bool:
+    """Refresh the controller's heartbeat; ``False`` if the others found it dead."""
+
+    def beat(session: Session) -> bool:
+        job = storage._job(session, name)
+        result = session.execute(
+            sa.update(ControllerRow)
+            .where(ControllerRow.id == controller_id, ControllerRow.job_id == job.id)
+            .values(heartbeat_at=storage._clock())
+        )
+        return bool(getattr(result, "rowcount", 0) == 1)
+
+    return storage._run("refresh a controller's heartbeat", beat, write=True)
+
+
+def leave_job(storage: Storage, name: str, controller_id: str) -> None:
+    """Unregister the controller (its trials have ended)."""
+
+    def leave(session: Session) -> None:
+        job = storage._job(session, name)
+        row = session.get(ControllerRow, controller_id)
+        if row is None or row.job_id != job.id:
+            return
+        lease = _lease(row)
+        session.delete(row)
+        storage._record(
+            session, job, None, "controller_left", f"controller {lease.describe()} left"
+        )
+
+    storage._run("leave a job", leave, write=True)
+
+
+def sharing_controllers(storage: Storage, name: str) -> list[ControllerLease]:
+    """The job's registered sharing controllers, live or not, in the order they joined."""
+
+    def read(session: Session) -> list[ControllerLease]:
+        job = storage._job(session, name)
+        rows = session.scalars(
+            select(ControllerRow)
+            .where(ControllerRow.job_id == job.id)
+            .order_by(ControllerRow.heartbeat_at, ControllerRow.id)
+        )
+        return [_lease(row) for row in rows]
+
+    return storage._run("read a job's controllers", read)
+
+
+def recover_dead(
+    storage: Storage,
+    name: str,
+    *,
+    own_id: str | None,
+    is_alive: Callable[[ControllerLease], bool],
+    end_processes: Callable[[Sequence[Trial]], None] | None = None,
+) -> list[int]:
+    """Mark the trials of the job's dead sharing controllers INTERRUPTED; their numbers.
+
+    Every registered controller but ``own_id`` that ``is_alive`` says is dead is removed;
+    before its PENDING and RUNNING trials are marked, ``end_processes`` gets them (as
+    recorded: folder, process group) to end what they left running. All of it happens in
+    one write transaction, so no other controller can re-run one of these trials before
+    its old processes are gone, and no trial is recovered twice.
+    """
+
+    def recover(session: Session) -> list[int]:
+        job = storage._job(session, name, for_update=True)
+        rows = session.scalars(
+            select(ControllerRow).where(ControllerRow.job_id == job.id, ControllerRow.id != own_id)
+        ).all()
+        dead = {row.id: _lease(row) for row in rows if not is_alive(_lease(row))}
+        if not dead:
+            return []
+        where = sa.and_(
+            TrialRow.job_id == job.id,
+            TrialRow.owner.in_(list(dead)),
+            TrialRow.state.in_(list(_ACTIVE)),
+        )
+        trial_rows = list(session.scalars(select(TrialRow).where(where).order_by(TrialRow.number)))
+        if end_processes is not None and trial_rows:
+            end_processes(storage._trials_from_rows(session, trial_rows, where))
+        now = storage._clock()
+        for row in trial_rows:
+            owner = dead[row.owner or ""]
+            reason = f"its controller ({owner.describe()}) stopped while the trial ran"
+            write = FinishTrial(
+                row.number,
+                state=TrialState.INTERRUPTED,
+                value=None,
+                reason=reason,
+                log_tail=row.log_tail,
+                time=now,
+            )
+            storage._apply(session, job, row, write)
+        for controller_id, lease in dead.items():
+            session.execute(sa.delete(ControllerRow).where(ControllerRow.id == controller_id))
+            numbers = [row.number for row in trial_rows if row.owner == controller_id]
+            left = ", ".join(str(number) for number in numbers) or "none"
+            storage._record(
+                session,
+                job,
+                None,
+                "controller_lost",
+                f"controller {lease.describe()} no longer runs; its unfinished trials: {left}",
+            )
+        return [row.number for row in trial_rows]
+
+    return storage._run("recover a dead controller's trials", recover, write=True)
+
+
+def _lease(row: ControllerRow) -> ControllerLease:
+    return ControllerLease(
+        id=row.id, host=row.host, pid=row.pid, start=row.start, heartbeat_at=row.heartbeat_at
+    )
