@@ -357,6 +357,29 @@ def summarize(runs: Sequence[Run], budget: int, objective: str = "error") -> str
     return "\n".join(lines)
 
 
+def per_seed(runs: Sequence[Run], budget: int) -> str:
+    """Compute to reach random search's final best, per method and seed (— : never)."""
+    seeds = sorted({r.seed for r in runs})
+    by = {(r.method, r.seed): r for r in runs}
+    targets = {s: best_at(by[("random", s)], budget) for s in seeds if ("random", s) in by}
+    lines = [
+        "| method | " + " | ".join(f"seed {s}" for s in seeds) + " |",
+        "|---|" + "---|" * len(seeds),
+    ]
+    for method in METHODS:
+        if not any((method, s) in by for s in seeds):
+            continue
+        cells = []
+        for s in seeds:
+            if (method, s) not in by or s not in targets:
+                cells.append("")
+                continue
+            compute = compute_to_reach(by[(method, s)], targets[s]) / budget
+            cells.append(f"{compute:.2f}" if math.isfinite(compute) else "—")
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def _errors(values: list[float], objective: str) -> str:
     """Mean and standard deviation (error rates in percent); runs that found nothing yet
     are counted apart."""
@@ -373,7 +396,10 @@ def _errors(values: list[float], objective: str) -> str:
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=5, help="seeds per method (0..N-1)")
+    parser.add_argument("--seeds", type=int, default=5, help="seeds per method")
+    parser.add_argument(
+        "--first-seed", type=int, default=0, help="the seeds are first-seed .. first-seed+N-1"
+    )
     parser.add_argument("--max-epochs", type=int, default=81, help="the full training length")
     parser.add_argument(
         "--budget-trials", type=int, default=40, help="budget, in full trainings per run"
@@ -409,14 +435,19 @@ def main(argv: Sequence[str] | None = None) -> None:
             )
         if len(budgets) != 1 or len(objectives) != 1:
             parser.error(f"the files mix budgets {sorted(budgets)} or objectives {objectives}")
-        print(summarize(saved, budgets.pop(), objectives.pop()))
+        budget = budgets.pop()
+        print(summarize(saved, budget, objectives.pop()))
+        print()
+        print(per_seed(saved, budget))
         return
     if args.quick:
         args.seeds, args.max_epochs, args.budget_trials = 2, 27, 6
     budget = args.budget_trials * args.max_epochs
-    tasks = [(m, s) for s in range(args.seeds) for m in args.methods]
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    tasks = [(m, s) for s in seeds for m in args.methods]
     print(
-        f"{len(tasks)} runs: {len(args.methods)} methods x {args.seeds} seeds, budget "
+        f"{len(tasks)} runs: {len(args.methods)} methods x {args.seeds} seeds "
+        f"({seeds.start}..{seeds.stop - 1}), budget "
         f"{budget} epochs each ({args.budget_trials} x {args.max_epochs}), {args.jobs} at once",
         flush=True,
     )
@@ -437,6 +468,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             )
     print(f"\n{time.time() - started:.0f}s in all\n")
     print(summarize(runs, budget, args.objective))
+    print()
+    print(per_seed(runs, budget))
     if args.output:
         with open(args.output, "w", encoding="utf-8") as out:
             json.dump(

@@ -189,9 +189,9 @@ def run_sequentially(
 
 
 def test_a_sequential_run_fills_every_bracket_as_the_table_says() -> None:
-    """One trial at a time, one Hyperband iteration runs exactly the table's trials per resource."""
+    """One trial at a time, one iteration runs exactly its brackets' trials per resource."""
     search = Hyperband(SPACE, seed=0, resource=RESOURCE, max_resource=27, eta=3)
-    brackets = hyperband_brackets(1, 27, 3)
+    brackets = search.brackets
     n_total = sum(r.n_configurations for b in brackets for r in b.rungs)
     trials = list(run_sequentially(search, n_total))
     expected: Counter[int] = Counter()
@@ -200,10 +200,23 @@ def test_a_sequential_run_fills_every_bracket_as_the_table_says() -> None:
             expected[rung.resource] += rung.n_configurations
     assert Counter(int(t.params[RESOURCE]) for t in trials) == expected
     assert sum(int(t.params[RESOURCE]) for t in trials) == sum(b.budget for b in brackets)
-    # The run on the full resource of the first bracket is the best of its 27 configurations.
+    # The runs on the full resource of the first bracket are the best 2 of its 27 starts.
     first = trials[: sum(r.n_configurations for r in brackets[0].rungs)]
-    best_start = min(float(t.params["x"]) for t in first if t.params[RESOURCE] == 1)
-    assert [float(t.params["x"]) for t in first if t.params[RESOURCE] == 27] == [best_start]
+    best_starts = sorted(float(t.params["x"]) for t in first if t.params[RESOURCE] == 1)[:2]
+    assert [float(t.params["x"]) for t in first if t.params[RESOURCE] == 27] == best_starts
+
+
+def test_hyperband_hedges_the_last_rung_of_its_brackets() -> None:
+    """Brackets that end on one configuration end on two; the others are the paper's."""
+    search = Hyperband(SPACE, seed=0, resource=RESOURCE, max_resource=81, eta=3)
+    assert [[(r.n_configurations, r.resource) for r in b.rungs] for b in search.brackets] == [
+        [(81, 1), (27, 3), (9, 9), (3, 27), (2, 81)],
+        [(34, 3), (11, 9), (3, 27), (2, 81)],
+        [(15, 9), (5, 27), (2, 81)],
+        [(8, 27), (2, 81)],
+        [(5, 81)],
+    ]
+    assert [b.budget for b in search.brackets] == [486, 444, 432, 378, 405]
 
 
 def scripted(xs: list[float], **options: object) -> Hyperband:
@@ -217,38 +230,63 @@ def scripted(xs: list[float], **options: object) -> Hyperband:
     return Scripted(SPACE, seed=0, resource=RESOURCE, max_resource=9, eta=3, **options)  # type: ignore[arg-type]
 
 
-def test_promotion_is_asynchronous() -> None:
-    """A run is promoted as soon as it is in the top 1/eta of its rung's results so far."""
-    search = scripted([0.5, 0.2, 0.9, 0.1, 0.8, 0.7, 0.05, 0.6])
-    asked = [(t.params["x"], t.params[RESOURCE]) for t in run_sequentially(search, 12)]
+def test_a_rung_promotes_its_best_once_all_its_results_are_in() -> None:
+    """Promotions wait for the whole rung, so the ranking is that of all of its results."""
+    search = scripted([0.5, 0.2, 0.9, 0.1, 0.8, 0.7, 0.05, 0.6, 0.3, 0.4])
+    asked = [(t.params["x"], t.params[RESOURCE]) for t in run_sequentially(search, 15)]
     assert asked == [
         (0.5, 1),
         (0.2, 1),
         (0.9, 1),
-        (0.2, 3),  # 3 results at rung 1: the best one goes on at once
         (0.1, 1),
-        (0.1, 3),  # 4 results: 0.1 is now the top 1
         (0.8, 1),
-        (0.7, 1),  # 6 results: the top 2 (0.1, 0.2) already went on
+        (0.7, 1),
         (0.05, 1),
-        (0.05, 3),  # 7 results: top 2 is 0.05, 0.1; rung 3 is now full (3 of 3)
-        (0.05, 9),  # 3 results at rung 3: the best goes to the full resource
-        (0.6, 1),  # nothing to promote: the first bracket goes on filling its base
+        (0.6, 1),
+        (0.3, 1),  # the rung's 9 results are in: its best 3 go on, best first
+        (0.05, 3),
+        (0.1, 3),
+        (0.2, 3),  # the 3 results at resource 3 are in: the best 2 go to the full resource
+        (0.05, 9),
+        (0.1, 9),
+        (0.4, 9),  # the bracket is done: the next one, on the full resource, starts
+    ]
+
+
+def test_a_waiting_bracket_lends_its_free_slots_to_the_next_one() -> None:
+    """While a rung's last run is out, the next bracket starts; the promotion comes first after."""
+    search = scripted([0.5, 0.2, 0.9, 0.1, 0.8, 0.7, 0.05, 0.6, 0.3, 0.4, 0.45])
+    asked = ask_many(search, 10)  # all 9 of the first bracket's base, then one more
+    assert [c[RESOURCE] for c in asked if c is not None] == [1] * 9 + [9]
+    for number, config in enumerate(asked[:9]):
+        assert config is not None
+        search.tell(finished(number, config, loss_of(config), float(number)))
+    # The base is done: its best three are promoted, ahead of the second bracket's work.
+    assert [(c["x"], c[RESOURCE]) for c in ask_many(search, 3) if c is not None] == [
+        (0.05, 3),
+        (0.1, 3),
+        (0.2, 3),
     ]
 
 
 def test_parallel_asks_never_wait_for_a_bracket() -> None:
-    """Without results, a full bracket opens the next one: no ask returns None."""
+    """Without results, a full bracket opens the next one (in Hyperband's order, but the
+    full-resource bracket second): no ask returns None."""
     search = Hyperband(SPACE, seed=0, resource=RESOURCE, max_resource=9, eta=3)
     resources = [c[RESOURCE] for c in ask_many(search, 19) if c is not None]
-    assert resources == [1] * 9 + [3] * 5 + [9] * 3 + [1] * 2
+    assert resources == [1] * 9 + [9] * 3 + [3] * 5 + [1] * 2
 
 
 def test_failed_runs_are_never_promoted() -> None:
-    """A failed run counts among its rung's results but is not promoted; the best finite one is."""
-    search = scripted([0.5, 0.9, 0.3])
-    trials = run_sequentially(search, 4, loss=lambda c: None if c["x"] != 0.9 else 5.0)
-    assert [(t.params["x"], t.params[RESOURCE]) for t in trials][3] == (0.9, 3)
+    """Failed runs count among their rung's results but never go on; fewer runs then do."""
+    search = scripted([0.5, 0.9, 0.3, 0.1, 0.2, 0.6, 0.7, 0.8, 0.4])
+    finite = {0.9, 0.6}
+    trials = run_sequentially(search, 12, loss=lambda c: c["x"] if c["x"] in finite else None)
+    assert [(t.params["x"], t.params[RESOURCE]) for t in trials][9:] == [
+        (0.6, 3),
+        (0.9, 3),  # only two of the nine finished: both go on, though the table keeps 3
+        (0.6, 9),
+    ]
 
 
 def test_maximize_promotes_the_highest_values() -> None:
@@ -256,8 +294,8 @@ def test_maximize_promotes_the_highest_values() -> None:
     search = Hyperband(
         SPACE, seed=0, resource=RESOURCE, max_resource=9, eta=3, direction="maximize"
     )
-    trials = list(run_sequentially(search, 4, loss=lambda c: float(c["x"])))
-    assert trials[3].params["x"] == max(t.params["x"] for t in trials[:3])
+    trials = list(run_sequentially(search, 10, loss=lambda c: float(c["x"])))
+    assert trials[9].params["x"] == max(t.params["x"] for t in trials[:9])
 
 
 def test_restore_replays_an_interleaved_run() -> None:
@@ -273,12 +311,14 @@ def test_restore_replays_an_interleaved_run() -> None:
 def test_restore_adopts_trials_it_would_not_have_proposed() -> None:
     """Stored trials from other options still find their place: a promotion goes on its rung."""
     original = Hyperband(SPACE, seed=1, resource=RESOURCE, max_resource=9, eta=3)
-    trials = list(run_sequentially(original, 4))
+    trials = list(run_sequentially(original, 10))  # the base of 9, then the first promotion
     resumed = Hyperband(SPACE, seed=99, resource=RESOURCE, max_resource=9, eta=3)
     resumed.restore(trials)
-    # The stored run at resource 3 was adopted as the promotion, so none is pending: the
-    # next asks fill the first bracket's base (they would promote again otherwise).
-    assert [c[RESOURCE] for c in ask_many(resumed, 6) if c is not None] == [1] * 6
+    # The stored run at resource 3 was adopted as the best one's promotion, so the next
+    # asks are the two other promotions, not a second run of the best.
+    base = sorted(float(t.params["x"]) for t in trials[:9])
+    assert trials[9].params == {"x": base[0], RESOURCE: 3}
+    assert ask_many(resumed, 2) == [{"x": base[1], RESOURCE: 3}, {"x": base[2], RESOURCE: 3}]
 
 
 # -- BOHB ------------------------------------------------------------------------------------
@@ -308,52 +348,60 @@ def recording(monkeypatch: pytest.MonkeyPatch) -> type[Recording]:
     return Recording
 
 
-def test_bohb_models_the_largest_resource_with_enough_results(recording: type[Recording]) -> None:
-    """Once a resource has min_points results, new configurations come from the model of it."""
-    search = BOHB(
-        SPACE,
-        seed=0,
-        resource=RESOURCE,
-        max_resource=9,
-        eta=3,
-        model="recording",
-        min_points=3,
-        random_fraction=0.0,
-        direction="maximize",
-    )
-    trials = list(run_sequentially(search, 3, loss=lambda c: float(c["x"])))
-    assert all(t.params["x"] != 0.123 for t in trials)  # random until 3 results at resource 1
-    nxt = search.ask()  # a promotion comes first
-    assert nxt is not None and nxt[RESOURCE] == 3
-    assert search.ask() == {"x": 0.123, RESOURCE: 1}
-    # It learned the three results at resource 1, without the resource, as losses.
-    [model] = recording.instances
-    assert [t.params for t in model.told] == [{"x": t.params["x"]} for t in trials]
-    assert [t.value for t in model.told] == [-float(t.params["x"]) for t in trials]
+def recording_bohb(**options: object) -> BOHB:
+    settings: dict[str, object] = {
+        "seed": 0,
+        "resource": RESOURCE,
+        "max_resource": 9,
+        "eta": 3,
+        "model": "recording",
+        "random_fraction": 0.0,
+    }
+    settings.update(options)
+    return BOHB(SPACE, **settings)  # type: ignore[arg-type]
 
 
-def test_bohb_switches_to_a_larger_resource_when_it_has_enough_data(
+def test_bohb_draws_what_hyperband_draws_until_its_model_has_data(
     recording: type[Recording],
 ) -> None:
-    """When resource 3 reaches min_points, a fresh model learns from resource 3 only."""
-    search = BOHB(
-        SPACE,
-        seed=0,
-        resource=RESOURCE,
-        max_resource=9,
-        eta=3,
-        model="recording",
-        min_points=2,
-        random_fraction=0.0,
-    )
-    list(run_sequentially(search, 20))
+    """The first bracket (results on the smallest resource only) is Hyperband's, draw for draw."""
+    plain = list(run_sequentially(Hyperband(SPACE, seed=5, resource=RESOURCE, max_resource=9), 14))
+    modelled = list(run_sequentially(recording_bohb(seed=5, min_points=3), 14))
+    assert [t.params for t in modelled] == [t.params for t in plain]
+    assert recording.instances == []
+
+
+def test_bohb_models_the_largest_resource_with_enough_results(recording: type[Recording]) -> None:
+    """New configurations come from a model of the largest resource with min_points results."""
+    search = recording_bohb(min_points=3, direction="maximize")
+    trials = list(run_sequentially(search, 14, loss=lambda c: float(c["x"])))
+    # The first bracket ran 9 x 1, 3 x 3, 2 x 9; the next is the full-resource bracket,
+    # whose configurations come from the model of resource 3 (3 results; 9 has 2).
+    assert search.ask() == {"x": 0.123, RESOURCE: 9}
+    [model] = recording.instances
+    on_three = [t for t in trials if t.params[RESOURCE] == 3]
+    assert [t.params for t in model.told] == [{"x": t.params["x"]} for t in on_three]
+    assert [t.value for t in model.told] == [-float(t.params["x"]) for t in on_three]
+
+
+def test_bohb_never_models_the_smallest_resource(recording: type[Recording]) -> None:
+    """One-epoch values rank by how fast a configuration learns, not how well it ends."""
+    search = recording_bohb(min_points=3)
+    list(run_sequentially(search, 40))
     levels = []
     for model in recording.instances:
         # loss_of is x + 1/resource: each model saw the results of a single resource.
         seen = {round(1 / (float(t.value or 0) - float(t.params["x"]))) for t in model.told}
         assert len(seen) == 1 and all(RESOURCE not in t.params for t in model.told)
         levels.extend(seen)
-    assert levels[0] == 1 and levels == sorted(levels) and len(set(levels)) >= 2
+    assert 1 not in levels and levels == sorted(levels) and set(levels) == {3, 9}
+
+
+def test_bohb_runs_the_full_resource_bracket_second() -> None:
+    """After the most aggressive bracket comes the full-resource one, then Hyperband's order."""
+    search = BOHB(SPACE, seed=0, resource=RESOURCE, max_resource=27, eta=3, model="random")
+    resources = [c[RESOURCE] for c in ask_many(search, 27 + 4 + 12 + 6) if c is not None]
+    assert resources == [1] * 27 + [27] * 4 + [3] * 12 + [9] * 6
 
 
 def test_bohb_options_are_checked() -> None:

@@ -13,24 +13,32 @@ results mislead still gets configurations run on the full resource from the star
     bracket s=1:  8 x 27, 2 x 81
     bracket s=0:  5 x 81
 
+Two changes to the paper's schedule, both measured on real learning curves
+(``benchmarks/early_stopping.md``): a bracket that ends on one configuration ends on two
+(:func:`hedged`), since the last low-resource ranking is the one that costs most when it
+is wrong; and the full-resource bracket runs second, after the most aggressive one, so
+that early in a job the best found is not staked on a single ranking.
+
 The resource reaches the trial as a parameter of its configuration (``resource: epochs``
 makes every configuration hold ``epochs``), so ``${epochs}`` in a command, the
 ``TUNEFORGE_PARAM_EPOCHS`` variable or ``params["epochs"]`` in Python set it; scripts need
 no intermediate reporting. A configuration promoted to the next rung runs again, from
 scratch, as a new trial with the larger resource (scripts without checkpoints).
 
-Promotion is asynchronous, as in ASHA (Li et al., 2020): when a slot frees, a finished run
-of a rung is promoted as soon as it is in the top ``1/eta`` of the results its rung has
-so far (and the next rung still has room); otherwise a new configuration starts in the
-newest bracket, and a new bracket opens when that one has started all its
-configurations. ``ask`` therefore never returns ``None`` and never leaves a slot idle
-while a bracket waits for its slowest trial.
+Promotions are synchronous within a bracket: a rung's best go on once all of its results
+are in, so they are the best of the whole rung. (ASHA's asynchronous promotions, tried
+first, promote from the first few results and measured worse: without checkpoints a
+wrong promotion costs a whole retraining.) Slots never wait for that, though: while a
+bracket's rung is still running, a free slot takes work from the next bracket, opening
+one when every open bracket waits, so ``ask`` never returns ``None`` and never idles.
 
 ``bohb`` (Falkner et al., 2018) draws the new configurations of a bracket from a model
 instead of at random: another strategy (``model: forest`` or ``bayesian``) told only the
-results of the largest resource that has at least ``min_points`` completed runs; a
-``random_fraction`` of the new configurations stays random, which keeps the search from
-trusting a poor model forever.
+results of the largest resource that has at least ``min_points`` completed runs, never
+the smallest resource (its values rank configurations by how fast they learn, not how
+well they end); a ``random_fraction`` of the new configurations stays random, which keeps
+the search from trusting a poor model forever. Until the model has data, ``bohb`` draws
+exactly what ``hyperband`` draws with the same seed.
 
 Example:
     >>> from tuneforge.space import SearchSpace, Float
@@ -104,6 +112,26 @@ def hyperband_brackets(min_resource: int, max_resource: int, eta: int) -> list[B
     return brackets
 
 
+def hedged(bracket: Bracket) -> Bracket:
+    """``bracket`` with at least two configurations on its full resource, where it halves.
+
+    Most of the paper's brackets end on a single configuration (for eta 3, those that
+    halve more than once): the best on the rung below, which a low-resource ranking
+    often gets wrong (a model that learns fast and then overfits). A second one costs one
+    more full run per bracket and is the cheapest hedge against that (measured in
+    ``benchmarks/early_stopping.md``).
+
+    Example:
+        >>> first = hedged(hyperband_brackets(1, 9, 3)[0])
+        >>> [(r.n_configurations, r.resource) for r in first.rungs]
+        [(9, 1), (3, 3), (2, 9)]
+    """
+    if len(bracket.rungs) < 2 or bracket.rungs[-1].n_configurations >= 2:
+        return bracket
+    *lower, last = bracket.rungs
+    return Bracket(bracket.s, (*lower, Rung(last.resource, 2)))
+
+
 def _s_max(min_resource: int, max_resource: int, eta: int) -> int:
     """floor(log_eta(max/min)) computed on integers, so 81/1 with eta 3 is exactly 4."""
     s = 0
@@ -136,44 +164,60 @@ class _Run:
 
 @dataclass
 class _BracketRun:
+    """Successive halving in one bracket, synchronously: a rung's best go on once it is done.
+
+    ``expected[i]`` is how many runs rung ``i`` will hold (rung 0: the table's; a higher
+    rung: how many were promoted to it, known when the rung below is done). ``waiting``
+    holds the promotions decided and not started yet.
+    """
+
     number: int
     bracket: Bracket
     runs: list[list[_Run]] = field(default_factory=list)
-    promoted: list[set[Key]] = field(default_factory=list)
+    expected: list[int | None] = field(default_factory=list)
+    waiting: deque[tuple[int, _Run]] = field(default_factory=deque)
 
     def __post_init__(self) -> None:
         self.runs = [[] for _ in self.bracket.rungs]
-        self.promoted = [set() for _ in self.bracket.rungs]
+        self.expected = [self.bracket.rungs[0].n_configurations] + [None] * (
+            len(self.bracket.rungs) - 1
+        )
 
     def has_room(self, rung: int) -> bool:
-        return len(self.runs[rung]) < self.bracket.rungs[rung].n_configurations
+        """Rung 0 takes new configurations until it holds the table's number of them."""
+        expected = self.expected[rung]
+        return expected is not None and len(self.runs[rung]) < expected
 
-    def promotable(self, rung: int, eta: int) -> list[_Run]:
-        """Finished runs of ``rung`` in the top 1/eta of its results, not yet promoted."""
-        if rung + 1 >= len(self.runs) or not self.has_room(rung + 1):
-            return []
-        finished = [r for r in self.runs[rung] if r.done]
-        n_top = len(finished) // eta
-        ranked = sorted(
-            (r for r in finished if r.loss is not None),
-            key=lambda r: r.loss if r.loss is not None else math.inf,
-        )
-        return [r for r in ranked[:n_top] if r.key not in self.promoted[rung]]
-
-    def promotion(self, eta: int) -> tuple[int, _Run] | None:
-        """The deepest promotion possible now (deeper rungs first, as ASHA does)."""
-        for rung in range(len(self.runs) - 2, -1, -1):
-            candidates = self.promotable(rung, eta)
-            if candidates:
-                return rung, candidates[0]
-        return None
-
-    def is_closed(self, eta: int) -> bool:
-        """Nothing can happen in this bracket any more: all started, all done, no promotion."""
+    def is_done(self, rung: int) -> bool:
+        expected = self.expected[rung]
         return (
-            not self.has_room(0)
-            and all(r.done for runs in self.runs for r in runs)
-            and self.promotion(eta) is None
+            expected is not None
+            and len(self.runs[rung]) == expected
+            and all(r.done for r in self.runs[rung])
+        )
+
+    def promote(self) -> None:
+        """Decide the promotions of every rung that just finished.
+
+        The best ``n`` finite results of a finished rung go on, ``n`` from the table: the
+        ranking is that of the whole rung, not of the first results that came in, which
+        matters when low-resource values rank the configurations only roughly.
+        """
+        for rung in range(len(self.runs) - 1):
+            if self.expected[rung + 1] is not None or not self.is_done(rung):
+                continue
+            ranked = sorted(
+                (r for r in self.runs[rung] if r.loss is not None),
+                key=lambda r: r.loss if r.loss is not None else math.inf,
+            )
+            chosen = ranked[: self.bracket.rungs[rung + 1].n_configurations]
+            self.expected[rung + 1] = len(chosen)
+            self.waiting.extend((rung + 1, run) for run in chosen)
+
+    def is_closed(self) -> bool:
+        """Nothing can happen in this bracket any more: every rung decided and done."""
+        return not self.waiting and all(
+            self.expected[i] is not None and self.is_done(i) for i in range(len(self.runs))
         )
 
 
@@ -251,10 +295,12 @@ class Hyperband(Strategy):
                 f"{max_resource!r}."
             )
         self.max_resource = max_resource
-        self.brackets = hyperband_brackets(self.min_resource, self.max_resource, self.eta)
+        self.brackets = [
+            hedged(b) for b in hyperband_brackets(self.min_resource, self.max_resource, self.eta)
+        ]
         self._runs: list[_BracketRun] = []
         self._open: list[_BracketRun] = []
-        self._pending: dict[Key, deque[_Run]] = {}
+        self._pending: dict[Key, deque[tuple[_BracketRun, _Run]]] = {}
 
     # -- ask / tell ------------------------------------------------------------------------
     def ask(self) -> Config | None:
@@ -264,14 +310,16 @@ class Hyperband(Strategy):
 
     def tell(self, trial: Trial) -> None:
         queue = self._pending.get(_key(trial.params))
-        run = queue.popleft() if queue else None
+        entry = queue.popleft() if queue else None
         if queue is not None and not queue:
             del self._pending[_key(trial.params)]
         loss = self._loss(trial)
-        if run is not None:
+        if entry is not None:
+            bracket, run = entry
             run.done = True
             run.loss = loss
-            self._open = [b for b in self._open if not b.is_closed(self.eta)]
+            bracket.promote()
+            self._open = [b for b in self._open if not b.is_closed()]
         if loss is not None:
             self._observed(trial, loss)
 
@@ -308,17 +356,34 @@ class Hyperband(Strategy):
 
     # -- the schedule ----------------------------------------------------------------------
     def _next_action(self) -> _Action:
+        """The oldest open bracket's next run: a waiting promotion, else a new configuration.
+
+        A bracket whose rung is still running has nothing to start; the next one does, and
+        when every open bracket waits, a new bracket opens, so a free slot never idles.
+        """
         for bracket in self._open:
-            promotion = bracket.promotion(self.eta)
-            if promotion is not None:
-                rung, run = promotion
-                return _Action(bracket.number, rung + 1, run.config, promoted=run)
-        newest = self._runs[-1] if self._runs else None
-        number = newest.number if newest is not None and newest.has_room(0) else len(self._runs)
+            if bracket.waiting:
+                rung, run = bracket.waiting[0]
+                return _Action(bracket.number, rung, run.config, promoted=run)
+            if bracket.has_room(0):
+                return _Action(bracket.number, 0, self._new_configuration(bracket.bracket))
+        number = len(self._runs)
         return _Action(number, 0, self._new_configuration(self._bracket(number)))
 
     def _bracket(self, number: int) -> Bracket:
-        return self.brackets[number % len(self.brackets)]
+        order = self._bracket_order()
+        return self.brackets[order[number % len(order)]]
+
+    def _bracket_order(self) -> list[int]:
+        """Indices into ``brackets``, repeated: the most aggressive bracket, then the one
+        on the full resource, then the others from the most aggressive down.
+
+        The full-resource bracket comes second so that, early in a job, the best found is
+        not all staked on the first bracket's single low-resource ranking; for ``bohb`` it
+        also runs the model's first proposals on the full resource at once.
+        """
+        order = list(range(len(self.brackets)))
+        return order[:1] + order[-1:] + order[1:-1] if len(order) > 2 else order
 
     def _commit(self, action: _Action) -> None:
         while action.bracket >= len(self._runs):
@@ -327,11 +392,14 @@ class Hyperband(Strategy):
             self._open.append(opened)
         bracket = self._runs[action.bracket]
         if action.promoted is not None:
-            bracket.promoted[action.rung - 1].add(action.promoted.key)
+            for index, (_, waiting) in enumerate(bracket.waiting):
+                if waiting is action.promoted:
+                    del bracket.waiting[index]
+                    break
         run = _Run(_key(action.config), dict(action.config))
         bracket.runs[action.rung].append(run)
         full = _key(self._configuration(action))
-        self._pending.setdefault(full, deque()).append(run)
+        self._pending.setdefault(full, deque()).append((bracket, run))
 
     def _configuration(self, action: _Action) -> Config:
         resource = self._bracket(action.bracket).rungs[action.rung].resource
@@ -349,17 +417,13 @@ class Hyperband(Strategy):
         resource = dict(params).get(self.resource)
         key = _key(config)
         for bracket in self._open:
-            rungs = bracket.bracket.rungs
-            for rung in range(len(rungs) - 1):
-                if rungs[rung + 1].resource != resource or not bracket.has_room(rung + 1):
-                    continue
-                for run in bracket.runs[rung]:
-                    if run.key == key and run.done and key not in bracket.promoted[rung]:
-                        return _Action(bracket.number, rung + 1, run.config, promoted=run)
+            for rung, run in bracket.waiting:
+                if run.key == key and bracket.bracket.rungs[rung].resource == resource:
+                    return _Action(bracket.number, rung, run.config, promoted=run)
+        for bracket in self._open:
+            if bracket.has_room(0) and bracket.bracket.rungs[0].resource == resource:
+                return _Action(bracket.number, 0, config)
         number = len(self._runs)
-        newest = self._runs[-1] if self._runs else None
-        if newest is not None and newest.has_room(0):
-            number = newest.number
         for candidate in range(number, number + len(self.brackets)):
             if self._bracket(candidate).rungs[0].resource == resource:
                 return _Action(candidate, 0, config)
@@ -450,7 +514,11 @@ class BOHB(Hyperband):
     @property
     def model_resource(self) -> int | None:
         """The resource whose results the model learns from (``None``: not enough data yet)."""
-        enough = [r for r, trials in self._results.items() if len(trials) >= self.min_points]
+        enough = [
+            r
+            for r, trials in self._results.items()
+            if len(trials) >= self.min_points and r > self.min_resource
+        ]
         return max(enough) if enough else None
 
     def _observed(self, trial: Trial, loss: float) -> None:
@@ -460,9 +528,10 @@ class BOHB(Hyperband):
         self._results.setdefault(self.resource_of(trial), []).append(as_loss)
 
     def _new_configuration(self, bracket: Bracket) -> Config:
-        explore = self.rng.random() < self.random_fraction
         level = self.model_resource
-        if explore or level is None:
+        if level is None:
+            return self.space.sample(self.rng)  # as Hyperband: the same seed, the same draws
+        if self.rng.random() < self.random_fraction:
             return self.space.sample(self.rng)
         # A fresh model per configuration: the runs it proposes finish on other resources
         # and are never told to it, so a kept model would carry them as pending forever.
