@@ -308,10 +308,6 @@ class Controller:
     def _recover_dead_sharers(self) -> None:
         """Mark the unfinished trials of dead controllers sharing this job INTERRUPTED
         (re-run then by whichever controller claims them), ending their processes first."""
-        own_id = self._lease.id if self.shared else None
-        sharers = sharing_controllers(self.storage, self.job_name)
-        if all(self._holder_alive(c) for c in sharers if c.id != own_id):
-            return  # the usual case, found with a read: no write transaction
         notes: list[tuple[int | None, str]] = []
 
         def end_processes(trials: Sequence[Trial]) -> None:
@@ -321,7 +317,7 @@ class Controller:
         recover_dead(
             self.storage,
             self.job_name,
-            own_id=own_id,
+            own_id=self._lease.id if self.shared else None,
             is_alive=self._holder_alive,
             end_processes=end_processes,
         )
@@ -331,9 +327,8 @@ class Controller:
     def _refuse_live_sharers(self) -> None:
         """A resume (one controller, holding the lease) must not take a job that controllers
         sharing it still run; the dead ones' trials are recovered like any other's."""
-        live = [
-            c for c in sharing_controllers(self.storage, self.job_name) if self._holder_alive(c)
-        ]
+        sharers = sharing_controllers(self.storage, self.job_name)
+        live = [controller for controller in sharers if self._holder_alive(controller)]
         if live:
             shown = ", ".join(c.describe() for c in live)
             raise JobBusyError(
@@ -341,7 +336,8 @@ class Controller:
                 f"(--join): {shown}; wait for them to end, or stop the job "
                 f"(`tuneforge stop {self.job_name}`), then resume."
             )
-        self._recover_dead_sharers()
+        if sharers:
+            self._recover_dead_sharers()
 
     def _release(self) -> None:
         if self._joined:
@@ -443,7 +439,7 @@ class Controller:
         if free <= 0:
             return
         if self._sharing is not None:
-            self._fill_shared_slots(free)
+            self._fill_shared_slots(self._sharing, free)
             return
         configurations: list[tuple[dict[str, Any], str]] = []
         submitted = 0
@@ -469,11 +465,10 @@ class Controller:
         if submitted or numbers:
             self._notify()
 
-    def _fill_shared_slots(self, free: int) -> None:
+    def _fill_shared_slots(self, sharing: SharedJob, free: int) -> None:
         """Claim trials through storage one by one: each claim may lose to another controller."""
-        assert self._sharing is not None
         for _ in range(free):
-            claimed = self._sharing.next()
+            claimed = sharing.next()
             if claimed is None:  # the job has max_trials trials, or nothing to propose
                 self._exhausted = True
                 break

@@ -150,9 +150,12 @@ def test_controllers_noticing_a_death_at_once_recover_it_once(url: str, storage:
     def notice(index: int) -> None:
         own = Storage(url)
         try:
+            join_job(own, "job", ControllerLease(id=f"c{index}", host="h", pid=index))
             start.wait(10)
             recovered.extend(
-                recover_dead(own, "job", own_id=f"c{index}", is_alive=lambda lease: False)
+                recover_dead(
+                    own, "job", own_id=f"c{index}", is_alive=lambda lease: lease.id != "dead"
+                )
             )
             for number in numbers:
                 if claim_rerun(own, "job", number, owner=f"c{index}"):
@@ -173,3 +176,22 @@ def test_controllers_noticing_a_death_at_once_recover_it_once(url: str, storage:
     assert [t.state for t in storage.trials("job")] == [TrialState.PENDING] * 3
     lost = [e for e in storage.events("job") if e.kind == "controller_lost"]
     assert len(lost) == 1 and lost[0].message.endswith("its unfinished trials: 0, 1, 2")
+
+
+def test_trials_no_live_controller_watches_are_recovered(storage: Storage) -> None:
+    """A trial whose owner left unregistered is recovered; the live lease holder's is not."""
+    join_job(storage, "job", LIVE)
+    left = run_trial_of(storage, "gone", 0)  # its controller left without finishing it
+    holder = ControllerLease(id="holder", host="host-c", pid=303)
+    storage.claim_job("job", holder, is_alive=lambda lease: False)
+    held = run_trial_of(storage, "holder", 1)
+    alive = {"live", "holder"}
+
+    numbers = recover_dead(storage, "job", own_id="live", is_alive=lambda c: c.id in alive)
+
+    assert numbers == [left]
+    trials = {t.number: t for t in storage.trials("job")}
+    assert trials[left].reason == "its controller stopped while the trial ran"
+    assert trials[held].state is TrialState.RUNNING
+    alive.discard("holder")  # once the lease holder is dead, its trial is recovered too
+    assert recover_dead(storage, "job", own_id="live", is_alive=lambda c: c.id in alive) == [held]

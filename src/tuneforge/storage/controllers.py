@@ -40,8 +40,9 @@ import sqlalchemy as sa
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tuneforge.storage.models import ControllerRow, TrialRow
+from tuneforge.storage.models import ControllerRow, JobRow, TrialRow
 from tuneforge.storage.sql import ControllerLease, Storage
+from tuneforge.storage.sql import _lease as sql_lease
 from tuneforge.storage.writes import FinishTrial
 from tuneforge.trial import Trial, TrialState
 
@@ -129,33 +130,52 @@ def recover_dead(
 ) -> list[int]:
     """Mark the trials of the job's dead sharing controllers INTERRUPTED; their numbers.
 
-    Every registered controller but ``own_id`` that ``is_alive`` says is dead is removed;
-    before its PENDING and RUNNING trials are marked, ``end_processes`` gets them (as
-    recorded: folder, process group) to end what they left running. All of it happens in
-    one write transaction, so no other controller can re-run one of these trials before
-    its old processes are gone, and no trial is recovered twice.
+    Every registered controller but ``own_id`` that ``is_alive`` says is dead is removed,
+    and its PENDING and RUNNING trials are marked; so are unfinished trials whose owner is
+    no live controller at all (one that left without finishing them, or a dead lease
+    holder). Before they are marked, ``end_processes`` gets them (as recorded: folder,
+    process group) to end what they left running. All of it happens in one write
+    transaction, so no other controller can re-run one of these trials before its old
+    processes are gone, and no trial is recovered twice.
     """
 
-    def recover(session: Session) -> list[int]:
-        job = storage._job(session, name, for_update=True)
+    def abandoned(
+        session: Session, job: JobRow
+    ) -> tuple[dict[str, ControllerLease], list[TrialRow], sa.ColumnElement[bool]]:
+        """The dead registered controllers, and the unfinished trials no live one watches."""
         rows = session.scalars(
             select(ControllerRow).where(ControllerRow.job_id == job.id, ControllerRow.id != own_id)
         ).all()
         dead = {row.id: _lease(row) for row in rows if not is_alive(_lease(row))}
-        if not dead:
-            return []
+        # Trials of a live controller are left alone: this one's, the live sharers', and
+        # those of a live controller holding the job's lease. Every other unfinished trial
+        # has nobody watching it: its controller died, or ended without finishing it.
+        live = {row.id for row in rows if row.id not in dead} | {own_id or ""}
+        holder = sql_lease(job)
+        if holder is not None and is_alive(holder):
+            live.add(holder.id)
         where = sa.and_(
             TrialRow.job_id == job.id,
-            TrialRow.owner.in_(list(dead)),
             TrialRow.state.in_(list(_ACTIVE)),
+            sa.or_(TrialRow.owner.is_(None), TrialRow.owner.not_in(list(live))),
         )
         trial_rows = list(session.scalars(select(TrialRow).where(where).order_by(TrialRow.number)))
+        return dead, trial_rows, where
+
+    def anything_to_do(session: Session) -> bool:
+        dead, trial_rows, _where = abandoned(session, storage._job(session, name))
+        return bool(dead or trial_rows)
+
+    def recover(session: Session) -> list[int]:
+        job = storage._job(session, name, for_update=True)
+        dead, trial_rows, where = abandoned(session, job)  # again: another may have done it
         if end_processes is not None and trial_rows:
             end_processes(storage._trials_from_rows(session, trial_rows, where))
         now = storage._clock()
         for row in trial_rows:
-            owner = dead[row.owner or ""]
-            reason = f"its controller ({owner.describe()}) stopped while the trial ran"
+            owner = dead.get(row.owner or "")
+            shown = f" ({owner.describe()})" if owner is not None else ""
+            reason = f"its controller{shown} stopped while the trial ran"
             write = FinishTrial(
                 row.number,
                 state=TrialState.INTERRUPTED,
@@ -178,6 +198,9 @@ def recover_dead(
             )
         return [row.number for row in trial_rows]
 
+    # Usually every controller lives: a read finds that, without taking the write lock.
+    if not storage._run("look for dead controllers", anything_to_do):
+        return []
     return storage._run("recover a dead controller's trials", recover, write=True)
 
 
