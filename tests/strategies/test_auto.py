@@ -100,3 +100,12 @@ def test_direction_is_not_an_option() -> None:
     assert make_strategy("auto", space, direction="maximize").direction == "maximize"
     with pytest.raises(Exception, match="direction"):
         make_strategy("auto", space, direction="sideways")
+
+
+def test_local_steps_are_an_option_of_its_gaussian_process() -> None:
+    """local_every reaches the GP (0 turns local steps off) and is checked by name."""
+    space = SearchSpace({"x": Float(0.0, 1.0)})
+    assert AutoSearch(space, local_every=0)._gp.local_every == 0
+    assert AutoSearch(space)._gp.local_every == 3
+    with pytest.raises(Exception, match="local_every"):
+        make_strategy("auto", space, options={"local_every": "often"})

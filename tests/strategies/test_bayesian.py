@@ -128,9 +128,15 @@ def test_output_transform_keeps_order_and_tames_outliers() -> None:
 
 
 def test_finds_the_branin_optimum_in_few_trials() -> None:
-    """On Branin, 25 trials get within 0.05 of the optimum (random search: about 1.5)."""
-    history = run(BayesianSearch(BRANIN, seed=0), branin, 25)
-    assert min(v for _, v in history if v is not None) < 0.397887 + 0.05
+    """On Branin, 25 trials get within 0.05 of the optimum in at least 4 seeds of 5
+    (random search: about 1.5 above it). A seed may stop at the local minimum on the edge
+    x1 = 10 (1.94); see docs/strategies.md."""
+    gaps = [
+        min(v for _, v in run(BayesianSearch(BRANIN, seed=seed), branin, 25) if v is not None)
+        - 0.397887
+        for seed in range(5)
+    ]
+    assert sum(gap < 0.05 for gap in gaps) >= 4, gaps
 
 
 def test_maximize_looks_for_high_values() -> None:
@@ -186,6 +192,50 @@ def test_mixed_space_optimum_found() -> None:
     assert best_config["kind"] == "b" and isinstance(best_config["n"], int)
 
 
+def mixed_training_response(p: dict[str, Any]) -> float:
+    """A training-like loss: the best learning rate depends on the optimizer, and dropout
+    is a weak parameter whose best value (0.2) is inside its range."""
+    best_lr = {"sgd": 1e-1, "adam": 1e-3, "rmsprop": 3e-4, "adagrad": 1e-2}[str(p["optimizer"])]
+    offset = {"sgd": 0.3, "adam": 0.0, "rmsprop": 0.1, "adagrad": 0.5}[str(p["optimizer"])]
+    return (
+        offset
+        + 0.5 * (math.log10(p["lr"]) - math.log10(best_lr)) ** 2
+        + 0.05 * (p["depth"] - 4) ** 2
+        + 0.1 * (math.log2(p["width"]) - 7) ** 2
+        + (p["dropout"] - 0.2) ** 2
+    )
+
+
+MIXED_TRAINING = SearchSpace(
+    {
+        "lr": Float(1e-5, 1.0, log=True),
+        "depth": Int(1, 10),
+        "width": Int(8, 1024, log=True),
+        "optimizer": Categorical(["sgd", "adam", "rmsprop", "adagrad"]),
+        "dropout": Float(0.0, 0.8),
+    }
+)
+
+
+def test_local_steps_move_a_weak_parameter_off_the_edge() -> None:
+    """Expected improvement alone leaves the weak dropout at 0, the edge of its range (its
+    small effect looks like a slope to the GP); local steps around the best trial find its
+    inside optimum. Over 5 seeds of 40 trials: dropout of the best trial within 0.05 of 0.2
+    in at least 3 with local steps (the default), in at most 2 without."""
+
+    def near_optimum(local_every: int) -> int:
+        near = 0
+        for seed in range(5):
+            search = BayesianSearch(MIXED_TRAINING, seed=seed, local_every=local_every)
+            history = run(search, mixed_training_response, 40)
+            best_config, _ = min(history, key=lambda h: h[1] if h[1] is not None else math.inf)
+            near += abs(float(best_config["dropout"]) - 0.2) < 0.05
+        return near
+
+    assert near_optimum(local_every=3) >= 3
+    assert near_optimum(local_every=0) <= 2
+
+
 def test_same_seed_same_sequence_with_tells() -> None:
     """The model's proposals, not only the design, repeat exactly with the same seed."""
     first = [c for c, _ in run(BayesianSearch(BRANIN, seed=5, n_candidates=64), branin, 12)]
@@ -206,3 +256,5 @@ def test_bad_options_are_refused() -> None:
         make_strategy("bayesian", BRANIN, options={"n_candidates": 0})
     with pytest.raises(ConfigError, match="n_initial"):
         make_strategy("bayesian", BRANIN, options={"n_initial": "five"})
+    with pytest.raises(ConfigError, match="local_every"):
+        make_strategy("bayesian", BRANIN, options={"local_every": -1})

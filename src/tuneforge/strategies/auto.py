@@ -37,7 +37,7 @@ from tuneforge.strategies.base import register
 from tuneforge.strategies.bayesian import GPProposer
 from tuneforge.strategies.forest import ForestProposer
 from tuneforge.strategies.models.encoding import CATEGORICAL
-from tuneforge.strategies.models.search import Array, ModelBasedSearch
+from tuneforge.strategies.models.search import Array, ModelBasedSearch, check_int_option
 
 logger = logging.getLogger("tuneforge.strategies.auto")
 
@@ -55,6 +55,8 @@ class AutoSearch(ModelBasedSearch):
 
     Options:
         n_initial: trials of the initial Sobol' design (default ``min(max(dim + 1, 5), 10)``).
+        local_every: with the GP, every this many asks a local step around the best trial
+            (default 3; 0 turns local steps off; see ``bayesian``).
     """
 
     def __init__(
@@ -64,9 +66,15 @@ class AutoSearch(ModelBasedSearch):
         seed: int | None = None,
         direction: str = "minimize",
         n_initial: int | None = None,
+        local_every: int = 3,
     ) -> None:
         super().__init__(space, seed=seed, direction=direction, n_initial=n_initial)
-        self._gp = GPProposer(self, n_candidates=1024, max_observations=MAX_GP_TRIALS)
+        self._gp = GPProposer(
+            self,
+            n_candidates=1024,
+            max_observations=MAX_GP_TRIALS,
+            local_every=check_int_option("local_every", local_every, 0),
+        )
         self._forest = ForestProposer(self, n_trees=10, n_candidates=300, random_fraction=0.05)
         self.choice, self.reason = self._choose()
         logger.info("auto: %s (%s)", self.choice, self.reason)

@@ -132,6 +132,11 @@ class ModelBasedSearch(Strategy):
         return len(self._losses)
 
     @property
+    def n_asked(self) -> int:
+        """Asks so far, the current one included (also counted for restored trials)."""
+        return self._n_asked
+
+    @property
     def n_completed(self) -> int:
         return int(np.isfinite(np.asarray(self._losses, dtype=float)).sum())
 
