@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -26,7 +27,7 @@ from tuneforge.executors.local import LocalExecutor
 from tuneforge.space import Float, SearchSpace
 from tuneforge.storage import ControllerLease, JobBusyError, JobState, Storage
 from tuneforge.storage.claims import claim_trial
-from tuneforge.storage.controllers import join_job, sharing_controllers
+from tuneforge.storage.controllers import join_job, recover_dead, sharing_controllers
 from tuneforge.strategies import make_strategy
 from tuneforge.trial import TrialState
 
@@ -198,4 +199,56 @@ def test_resume_reruns_the_trials_of_dead_sharing_controllers(tmp_path: Path) ->
     assert [t.state for t in trials] == [TrialState.COMPLETED] * 3
     assert trials[0].params == {"x": 0.5}
     assert sharing_controllers(storage, "shared") == []
+    storage.close()
+
+
+def test_a_controller_found_dead_while_stalled_stops_without_recording(tmp_path: Path) -> None:
+    """Once the others took its trials over, a stalled controller ends them, records nothing."""
+    storage = _shared_job(tmp_path)
+    started = threading.Event()
+
+    def make_work(number: int, params: Any) -> Any:
+        def work(emit: Any, stop: Any) -> Any:
+            from tuneforge.events import TrialOutcome, TrialStarted
+
+            emit(TrialStarted(number, time.time()))
+            started.set()
+            stop.wait(30)  # runs until the controller ends it
+            return TrialOutcome(TrialState.COMPLETED, value=1.0)
+
+        return work
+
+    controller = Controller(
+        storage=storage,
+        job_name="shared",
+        strategy=make_strategy("random", SPACE, seed=0),
+        executor=LocalExecutor(),
+        make_work=make_work,
+        direction="minimize",
+        max_trials=1,
+        poll_interval=0.01,
+        heartbeat_interval=0.05,
+        shared=True,
+    )
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            controller.run()
+        except BaseException as exc:  # noqa: BLE001 - checked below
+            errors.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    assert started.wait(30)
+    # Another controller decides this one is dead (as after a stall of lease_timeout).
+    recovered = recover_dead(storage, "shared", own_id="other", is_alive=lambda lease: False)
+    thread.join(30)
+
+    assert recovered == [0]
+    assert len(errors) == 1 and isinstance(errors[0], JobBusyError)
+    assert "the other controllers sharing it took this one's trials over" in str(errors[0])
+    trial = storage.get_trial("shared", 0)
+    assert trial.state is TrialState.INTERRUPTED  # not overwritten by the stalled controller
+    assert trial.reason is not None and trial.reason.startswith("its controller (pid")
     storage.close()
