@@ -32,14 +32,14 @@ from tuneforge.strategies import make_strategy
 from tuneforge.trial import TrialState
 
 MAX_TRIALS = 12
-#: A trial long enough to be killed in: one second, then its loss.
-TRIAL = "import sys, time; time.sleep(1.0); print('loss=' + sys.argv[1])"
+#: A trial long enough to be killed in: it sleeps, then prints its loss.
+TRIAL = "import sys, time; time.sleep(float(sys.argv[2])); print('loss=' + sys.argv[1])"
 
 
-def write_job(folder: Path) -> Path:
+def write_job(folder: Path, trial_seconds: float = 1.0) -> Path:
     document: dict[str, Any] = {
         "name": "shared",
-        "command": [sys.executable, "-c", TRIAL, "${x}"],
+        "command": [sys.executable, "-c", TRIAL, "${x}", str(trial_seconds)],
         "parameters": {"x": {"type": "float", "low": 0.0, "high": 1.0}},
         "objective": "loss",
         "metrics": [{"name": "loss", "regex": r"loss=([0-9.eE+-]+)"}],
@@ -252,3 +252,44 @@ def test_a_controller_found_dead_while_stalled_stops_without_recording(tmp_path:
     assert trial.state is TrialState.INTERRUPTED  # not overwritten by the stalled controller
     assert trial.reason is not None and trial.reason.startswith("its controller (pid")
     storage.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_resume_finishes_a_shared_job_whose_controllers_all_died(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """`tuneforge resume` refuses while --join controllers live; once all are killed it
+    re-runs their cut trials and completes the job."""
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'tuneforge.db'}"
+    else:
+        url = request.getfixturevalue("postgres").create_database()
+    job = write_job(tmp_path, trial_seconds=4.0)  # still running when the resume is refused
+    controllers = [start_controller(job, url)]
+    time.sleep(1.0)
+    controllers.append(start_controller(job, url))
+    deadline = time.monotonic() + 60
+    while not all(running_trials_of(url, c.pid) for c in controllers):
+        assert time.monotonic() < deadline, "the controllers never ran trials together"
+        time.sleep(0.05)
+
+    resume = [sys.executable, "-m", "tuneforge", "resume", "shared", "--storage", url]
+    refused = subprocess.run(resume, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert refused.returncode != 0
+    assert "is being run by 2 controller(s) sharing it (--join)" in refused.stdout + refused.stderr
+
+    for controller in controllers:
+        controller.send_signal(signal.SIGKILL)
+        controller.wait(10)
+    resumed = subprocess.run(resume, cwd=tmp_path, capture_output=True, text=True, timeout=180)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+
+    storage = Storage(url)
+    trials = storage.trials("shared")
+    assert [t.number for t in trials] == list(range(MAX_TRIALS))
+    assert all(t.state is TrialState.COMPLETED for t in trials)
+    assert len({t.params["x"] for t in trials}) == MAX_TRIALS
+    assert len([e for e in storage.events("shared") if e.kind == "controller_lost"]) == 2
+    assert sharing_controllers(storage, "shared") == []
+    storage.close()
+    assert marked_processes(tmp_path / "runs") == []
