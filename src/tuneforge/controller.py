@@ -61,6 +61,7 @@ from tuneforge.storage import (
     RetryTrial,
     StartTrial,
     Storage,
+    TrialTakenOverError,
     TrialWrite,
 )
 from tuneforge.storage.controllers import (
@@ -523,7 +524,11 @@ class Controller:
                     )
                 )
                 self._stopping.discard(event.number)
-        for trial in self.storage.write_trials(self.job_name, writes):
+        try:
+            finished = self.storage.write_trials(self.job_name, writes, owner=self._lease.id)
+        except TrialTakenOverError:
+            raise _LeaseLost from None  # found dead while it stalled: its trials are others'
+        for trial in finished:
             if trial.state is TrialState.INTERRUPTED:
                 self._curves.pop(trial.number, None)
                 continue
@@ -643,12 +648,18 @@ class Controller:
         """Ctrl-C: end running trials as INTERRUPTED (re-run on resume) and wait for them."""
         for number in self.executor.running:
             self.executor.stop(number, "interrupted (Ctrl-C)", TrialState.INTERRUPTED)
+        record = True
         while self.executor.running:
             try:
-                self._record(self.executor.poll(self.poll_interval))
+                events = self.executor.poll(self.poll_interval)
+                if record:
+                    self._record(events)
             except KeyboardInterrupt:
                 continue  # the runners are already ending their process groups
-        self.storage.set_job_state(self.job_name, JobState.INTERRUPTED, "interrupted (Ctrl-C)")
+            except _LeaseLost:
+                record = False  # its trials are other controllers' now: write nothing
+        if record:
+            self.storage.set_job_state(self.job_name, JobState.INTERRUPTED, "interrupted (Ctrl-C)")
 
     def _abandon(self, *, record: bool) -> None:
         """End every running trial as INTERRUPTED after a failure, recording what still can be.
@@ -667,8 +678,8 @@ class Controller:
                 continue
             try:
                 self._record(events)
-            except StorageError:
-                record = False  # storage is failing: what is unrecorded is re-run on resume
+            except (StorageError, _LeaseLost):
+                record = False  # storage is failing, or the trials are others' now
         if record:
             with contextlib.suppress(StorageError):
                 self.storage.set_job_state(

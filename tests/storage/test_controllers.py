@@ -12,7 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from tuneforge.storage import ControllerLease, Storage
+from tuneforge.storage import (
+    ControllerLease,
+    FinishTrial,
+    StartTrial,
+    Storage,
+    TrialTakenOverError,
+)
 from tuneforge.storage.claims import claim_rerun, claim_trial
 from tuneforge.storage.controllers import (
     heartbeat,
@@ -195,3 +201,21 @@ def test_trials_no_live_controller_watches_are_recovered(storage: Storage) -> No
     assert trials[held].state is TrialState.RUNNING
     alive.discard("holder")  # once the lease holder is dead, its trial is recovered too
     assert recover_dead(storage, "job", own_id="live", is_alive=lambda c: c.id in alive) == [held]
+
+
+def test_a_controller_found_dead_cannot_write_its_old_trials(storage: Storage) -> None:
+    """After recovery the old owner's writes are refused whole; the re-run's owner writes."""
+    join_job(storage, "job", DEAD)
+    number = run_trial_of(storage, "dead", 0)
+    recover_dead(storage, "job", own_id="live", is_alive=lambda lease: False)
+    finish = FinishTrial(
+        number, state=TrialState.COMPLETED, value=1.0, reason=None, log_tail=None, time=5.0
+    )
+    with pytest.raises(TrialTakenOverError, match=rf"trial\(s\) {number} of job 'job' no longer"):
+        storage.write_trials("job", [finish], owner="dead")
+    assert storage.get_trial("job", number).state is TrialState.INTERRUPTED
+    assert claim_rerun(storage, "job", number, owner="live")
+    storage.write_trials(
+        "job", [StartTrial(number, trial_dir=None, pid=None, time=6.0), finish], owner="live"
+    )
+    assert storage.get_trial("job", number).state is TrialState.COMPLETED

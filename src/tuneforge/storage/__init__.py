@@ -12,6 +12,7 @@ from tuneforge.storage.sql import (
     JobEvent,
     JobRecord,
     Storage,
+    TrialTakenOverError,
     default_storage_url,
 )
 from tuneforge.storage.writes import (
@@ -34,6 +35,7 @@ __all__ = [
     "RetryTrial",
     "StartTrial",
     "Storage",
+    "TrialTakenOverError",
     "TrialWrite",
     "default_storage_url",
 ]

@@ -185,9 +185,14 @@ def recover_dead(
                 time=now,
             )
             storage._apply(session, job, row, write)
+        owners = {row.number: row.owner for row in trial_rows}
+        for row in trial_rows:
+            # Nobody owns it until a controller claims its re-run: a writer that was only
+            # stalled, not dead, is refused (Storage.write_trials) instead of overwriting.
+            row.owner = None
         for controller_id, lease in dead.items():
             session.execute(sa.delete(ControllerRow).where(ControllerRow.id == controller_id))
-            numbers = [row.number for row in trial_rows if row.owner == controller_id]
+            numbers = [number for number, owner in owners.items() if owner == controller_id]
             left = ", ".join(str(number) for number in numbers) or "none"
             storage._record(
                 session,

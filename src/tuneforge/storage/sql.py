@@ -103,6 +103,7 @@ __all__ = [
     "JobRecord",
     "JobState",
     "Storage",
+    "TrialTakenOverError",
     "default_storage_url",
 ]
 
@@ -115,6 +116,10 @@ _MAX_LISTED_JOBS = 20
 
 class JobBusyError(StorageError):
     """Another live controller holds the job's lease: two controllers never run one job."""
+
+
+class TrialTakenOverError(JobBusyError):
+    """A controller wrote to a trial it no longer owns: others found it dead and took it."""
 
 
 @dataclass(frozen=True)
@@ -596,13 +601,17 @@ class Storage:
         )
         return self.write_trials(name, [write])[0]
 
-    def write_trials(self, name: str, writes: Sequence[TrialWrite]) -> list[Trial]:
+    def write_trials(
+        self, name: str, writes: Sequence[TrialWrite], *, owner: str | None = None
+    ) -> list[Trial]:
         """Apply ``writes`` in order, in one transaction; returns the finished trials.
 
         All or nothing: a write that cannot be applied (a finished trial started again, an
         unknown number) raises and leaves storage as it was. The trials finished by
         ``writes`` are read back in the same transaction and returned in the order of
-        their ``FinishTrial``.
+        their ``FinishTrial``. With ``owner`` (the writing controller's id), a write to a
+        trial owned by anyone else raises ``TrialTakenOverError``: a controller that was
+        found dead while it stalled cannot overwrite what the others recorded since.
         """
 
         def apply(session: Session) -> list[Trial]:
@@ -614,6 +623,14 @@ class Storage:
                     select(TrialRow).where(TrialRow.job_id == job.id, TrialRow.number.in_(numbers))
                 )
             }
+            if owner is not None:
+                taken = sorted(number for number, row in rows.items() if row.owner != owner)
+                if taken:
+                    shown = ", ".join(str(number) for number in taken)
+                    raise TrialTakenOverError(
+                        f"trial(s) {shown} of job {name!r} no longer belong to this controller: "
+                        "the others found it dead and took them over."
+                    )
             metric_rows: list[dict[str, Any]] = []
             finished: list[TrialRow] = []
             for write in writes:
