@@ -225,8 +225,11 @@ class DaskExecutor(Executor):
             # Done futures first, then the queue: a task sends its last events and its
             # TrialFinished before it returns, so a done future's events are all there.
             done = [number for number, future in self._futures.items() if future.done()]
+            # Events just waited for are all there is to report unless a task ended since:
+            # only then can its last events still be in the queue (one round trip saved).
+            arrived = self._waiting if self._waiting and not done else self._waiting + self._drain()
             events: list[TrialEvent] = []
-            for event in self._waiting + self._drain():
+            for event in arrived:
                 if isinstance(event, TrialFinished):
                     if event.number not in self._futures:
                         continue  # already reported, e.g. as lost
