@@ -50,7 +50,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from problems import PROBLEMS, Problem  # noqa: E402
 
-TUNEFORGE_METHODS = ("auto", "bayesian", "forest", "random")
+TUNEFORGE_METHODS = ("auto", "auto-no-local", "bayesian", "forest", "random")
+#: Variants of a strategy: (strategy, strategy options). ``auto-no-local`` is ``auto``
+#: without its GP's local steps, to measure what they bring.
+VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {"auto-no-local": ("auto", {"local_every": 0})}
 OPTUNA_METHODS = ("optuna-tpe", "optuna-gp", "optuna-random")
 METHODS = (*TUNEFORGE_METHODS, *OPTUNA_METHODS)
 #: Run by default. ``bayesian`` is left out because ``auto`` picks it on every problem of
@@ -103,12 +106,14 @@ def run_tuneforge(problem: Problem, method: str, seed: int, trials: int) -> dict
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     eval_times: list[float] = []
+    strategy, options = VARIANTS.get(method, (method, {}))
     start = time.perf_counter()
     try:
         result = tf.optimize(
             _timed(problem, eval_times),
             problem.space,
-            strategy=method,
+            strategy=strategy,
+            strategy_options=options,
             max_trials=trials,
             seed=seed,
             direction="minimize",

@@ -17,7 +17,7 @@ conditional parameters by their activity.
   slope stays at the edge of its range, and on the plateaus of quantized objectives
   (error rates move in steps of one example) the few better points next to the best are
   never tried. Measured on the benchmark suite (10 seeds, 50 trials): mean normalized
-  score 80.4 with local steps, 69.1 without (``benchmarks/search_quality.md``).
+  score 80.2 with local steps, 69.0 without (``benchmarks/search_quality.md``).
 * Failed trials count as the worst value seen, so their region is avoided.
 * Large histories: past ``max_observations`` trials the GP is fitted on the best half and
   a random sample of the rest; the hyperparameters are refitted when the history has grown
