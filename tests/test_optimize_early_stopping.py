@@ -228,7 +228,7 @@ def test_hyperband_keeps_every_slot_busy_with_n_jobs() -> None:
         with condition:
             running += 1
             condition.notify_all()
-            paired.append(condition.wait_for(lambda: running >= 2, timeout=5.0))
+            paired.append(condition.wait_for(lambda: running >= 2, timeout=2.0))
         time.sleep(0.002 * params["epochs"])
         with condition:
             running -= 1
@@ -239,9 +239,11 @@ def test_hyperband_keeps_every_slot_busy_with_n_jobs() -> None:
         {**SPACE, "epochs": 9},
         strategy="hyperband",
         strategy_options={"resource": "epochs"},
-        max_trials=16,  # more than the first bracket (13), so brackets overlap
+        max_trials=16,  # more than the first bracket (14), so brackets overlap
         seed=0,
         n_jobs=2,
     )
-    assert len(result.trials) == 16 and all(paired)
+    # The last trial to start may outlive its partner: with max_trials reached, nothing
+    # else starts, so it alone may wait (it is the last to record whether it was paired).
+    assert len(result.trials) == 16 and all(paired[:-1])
     assert {t.params["epochs"] for t in result.trials} == {1, 3, 9}
