@@ -16,7 +16,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import sqlalchemy as sa
-from alembic import op
 
 __all__ = ["HEAD_REVISION", "LOCATION", "revision_of", "set_schema_version", "version_of"]
 
@@ -38,6 +37,8 @@ def version_of(revision: str) -> int | None:
 
 def set_schema_version(version: int) -> None:
     """Record ``version`` in the ``meta`` table (inside a migration's ``upgrade``)."""
+    from alembic import op  # only while migrating: importing alembic costs CLI start time
+
     meta = sa.table("meta", sa.column("key", sa.String), sa.column("value", sa.Text))
     op.execute(
         meta.update()
