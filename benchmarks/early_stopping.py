@@ -99,18 +99,11 @@ def digits() -> tuple[np.ndarray, ...]:
     return x_train, y_train, x_val, y_val
 
 
-def train(
-    params: dict[str, Any],
-    epochs: int,
-    ledger: Ledger,
-    after_epoch: Callable[[int, float], bool],
-) -> float:
-    """Train up to ``epochs`` epochs, each charged to ``ledger`` before it runs;
-    ``after_epoch(epoch, error)`` returns True to stop early."""
+def make_model(params: dict[str, Any]) -> Any:
+    """The MLP of one configuration, untrained (its seed is fixed: one curve per config)."""
     from sklearn.neural_network import MLPClassifier
 
-    x_train, y_train, x_val, y_val = digits()
-    model = MLPClassifier(
+    return MLPClassifier(
         hidden_layer_sizes=(int(params["hidden"]),),
         solver=str(params["optimizer"]),
         learning_rate_init=float(params["lr"]),
@@ -119,6 +112,18 @@ def train(
         batch_size=int(params["batch_size"]),
         random_state=0,
     )
+
+
+def train(
+    params: dict[str, Any],
+    epochs: int,
+    ledger: Ledger,
+    after_epoch: Callable[[int, float], bool],
+) -> float:
+    """Train up to ``epochs`` epochs, each charged to ``ledger`` before it runs;
+    ``after_epoch(epoch, error)`` returns True to stop early."""
+    x_train, y_train, x_val, y_val = digits()
+    model = make_model(params)
     classes = np.arange(10)
     error = 1.0
     with warnings.catch_warnings(), np.errstate(all="ignore"):

@@ -35,7 +35,7 @@ from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
-from early_stopping import digits, score, tuneforge_space  # noqa: E402
+from early_stopping import digits, make_model, score, tuneforge_space  # noqa: E402
 
 from tuneforge.space import SearchSpace  # noqa: E402
 from tuneforge.strategies.hyperband import Bracket, Hyperband, hyperband_brackets  # noqa: E402
@@ -49,18 +49,8 @@ Key = tuple[tuple[str, Any], ...]
 
 def curves_of(params: dict[str, Any]) -> dict[str, Any]:
     """Both objectives after every epoch of one configuration (as ``early_stopping.train``)."""
-    from sklearn.neural_network import MLPClassifier
-
     x_train, y_train, x_val, y_val = digits()
-    model = MLPClassifier(
-        hidden_layer_sizes=(int(params["hidden"]),),
-        solver=str(params["optimizer"]),
-        learning_rate_init=float(params["lr"]),
-        momentum=float(params.get("momentum", 0.9)),
-        alpha=float(params["alpha"]),
-        batch_size=int(params["batch_size"]),
-        random_state=0,
-    )
+    model = make_model(params)
     curves: dict[str, list[float]] = {objective: [] for objective in OBJECTIVES}
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
