@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import signal
@@ -261,3 +262,41 @@ def test_optimize_runs_its_objective_on_the_cluster(cluster: DaskCluster) -> Non
     assert all(t.value == pytest.approx((t.params["x"] - 0.3) ** 2) for t in result.trials)
     assert {t.metrics["pid"] for t in result.trials} <= worker_pids
     assert os.getpid() not in worker_pids
+
+
+def test_connecting_gives_each_worker_thread_one_trial_at_a_time(
+    cluster: DaskCluster, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Dask's default worker-saturation (1.1) lets a one-thread worker take a second trial
+    that then waits a whole trial behind the first while another worker idles: the
+    executor lowers it to 1.0 on connecting, says so, and leaves 1.0 or less alone."""
+    client = distributed.Client(scheduler_address(cluster.url), set_as_default=False)
+    try:
+
+        def saturation(value: float | None = None) -> float:
+            def on_scheduler(dask_scheduler) -> float:  # type: ignore[no-untyped-def]
+                if value is not None:
+                    dask_scheduler.WORKER_SATURATION = value
+                return float(dask_scheduler.WORKER_SATURATION)
+
+            return float(client.run_on_scheduler(on_scheduler))
+
+        saturation(1.1)
+        with caplog.at_level("INFO", logger="tuneforge.executors.dask"):
+            DaskExecutor(cluster.url, name="placement").shutdown()
+        assert saturation() == 1.0
+        assert "worker-saturation from 1.1 to 1.0" in caplog.text
+
+        saturation(0.5)
+        caplog.clear()
+        with caplog.at_level("INFO", logger="tuneforge.executors.dask"):
+            DaskExecutor(cluster.url, name="placement").shutdown()
+        assert saturation() == 0.5 and "worker-saturation" not in caplog.text
+    finally:
+        with contextlib.suppress(Exception):
+            client.run_on_scheduler(_restore_one_task_per_thread)
+        client.close()
+
+
+def _restore_one_task_per_thread(dask_scheduler) -> None:  # type: ignore[no-untyped-def]
+    dask_scheduler.WORKER_SATURATION = 1.0
