@@ -8,11 +8,13 @@ objective is the validation error after the last epoch trained (60/20/20 split a
 catch up, large ones start well and plateau or diverge.
 
 Compute is counted in epochs trained, whatever the method: a trial stopped after 3 epochs
-costs 3, a Hyperband run on 27 epochs costs 27 (no checkpoints: a promoted configuration
-trains again from scratch). Every method gets the same budget, ``--budget-trials`` full
-trainings (40 x 81 = 3240 epochs), and each run ends when it is spent. A configuration
-counts as *found* once it has been trained on all ``--max-epochs`` epochs (a
-lower-fidelity value is never taken as a result).
+costs 3, a Hyperband run on 27 epochs costs 27 (without checkpoints a promoted
+configuration trains again from scratch; ``+ checkpoints``: it loads the model its run on
+the rung below saved in its trial folder, ``trial.resume_dir``, and trains, and is
+charged, only the epochs that model lacks). Every method gets the same budget,
+``--budget-trials`` full trainings (40 x 81 = 3240 epochs), and each run ends when it is
+spent. A configuration counts as *found* once it has been trained on all
+``--max-epochs`` epochs (a lower-fidelity value is never taken as a result).
 
 Methods (same search space, same seeds):
 
@@ -20,7 +22,8 @@ Methods (same search space, same seeds):
   each epoch (``trial.report`` / ``trial.should_stop``): ``random`` (every trial runs all
   epochs), ``random + median`` (``early_stopping="auto"``), ``random + asha``,
   ``hyperband`` (resource = epochs, 1..81, eta 3), ``bohb`` (the same brackets, new
-  configurations from the ``forest`` model) and ``forest + asha`` (the forest strategy,
+  configurations from the ``forest`` model), both also with ``checkpoints: true`` and an
+  objective that saves and loads its model, and ``forest + asha`` (the forest strategy,
   every trial judged by ASHA as it runs);
 * Optuna, run the same way: ``RandomSampler`` with ``MedianPruner``,
   ``SuccessiveHalvingPruner`` and ``HyperbandPruner`` (min resource 1, reduction factor 3,
@@ -49,13 +52,16 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import argparse  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
+import pickle  # noqa: E402
 import statistics  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
 from collections.abc import Callable, Sequence  # noqa: E402
 from concurrent.futures import ProcessPoolExecutor, as_completed  # noqa: E402
 from dataclasses import asdict, dataclass, field  # noqa: E402
 from functools import lru_cache  # noqa: E402
+from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -66,6 +72,8 @@ TUNEFORGE_METHODS = (
     "random + asha",
     "hyperband",
     "bohb",
+    "hyperband + checkpoints",
+    "bohb + checkpoints",
     "forest + asha",
 )
 OPTUNA_METHODS = (
@@ -119,23 +127,37 @@ def train(
     epochs: int,
     ledger: Ledger,
     after_epoch: Callable[[int, float], bool],
+    resume_dir: Path | None = None,
+    save_dir: Path | None = None,
 ) -> float:
     """Train up to ``epochs`` epochs, each charged to ``ledger`` before it runs;
-    ``after_epoch(epoch, error)`` returns True to stop early."""
+    ``after_epoch(epoch, error)`` returns True to stop early. The model starts from the
+    checkpoint in ``resume_dir`` when there is one, and is saved in ``save_dir``."""
     x_train, y_train, x_val, y_val = digits()
-    model = make_model(params)
+    model, done = make_model(params), 0
+    if resume_dir is not None and (resume_dir / CHECKPOINT).exists():
+        with open(resume_dir / CHECKPOINT, "rb") as handle:
+            model, done = pickle.load(handle)
     classes = np.arange(10)
     error = 1.0
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
-        for epoch in range(1, epochs + 1):
+        for epoch in range(done + 1, epochs + 1):
             ledger.epoch()  # raises Exhausted once the budget is spent
             model.partial_fit(x_train, y_train, classes=classes)
             error = score(model, x_val, y_val, ledger.objective)
             ledger.trained(epoch, error)
+            done = epoch
             if after_epoch(epoch, error):
                 break
+    if save_dir is not None:
+        with open(save_dir / CHECKPOINT, "wb") as handle:
+            pickle.dump((model, done), handle)
     return error
+
+
+#: The file a trial saves its model in, with the epochs it trained.
+CHECKPOINT = "checkpoint.pkl"
 
 
 #: Validation log-loss given to a model whose probabilities are not finite (it diverged);
@@ -213,8 +235,12 @@ def run_tuneforge(method: str, seed: int, ledger: Ledger) -> None:
             trial.report(error, epoch)
             return trial.should_stop()
 
-        return train(params, epochs, ledger, after_epoch)
+        if not checkpoints:
+            return train(params, epochs, ledger, after_epoch)
+        return train(params, epochs, ledger, after_epoch, trial.resume_dir, trial.dir)
 
+    checkpoints = method.endswith(" + checkpoints")
+    strategy = method.removesuffix(" + checkpoints")
     options: dict[str, Any] = {"strategy": "random"}
     if method == "random + median":
         options["early_stopping"] = "auto"
@@ -222,19 +248,23 @@ def run_tuneforge(method: str, seed: int, ledger: Ledger) -> None:
         options["early_stopping"] = {"rule": "asha", "min_resource": 1, "reduction_factor": 3}
         if method == "forest + asha":
             options["strategy"] = "forest"
-    elif method in ("hyperband", "bohb"):
-        options["strategy"] = method
+    elif strategy in ("hyperband", "bohb"):
+        options["strategy"] = strategy
         options["strategy_options"] = {"resource": "epochs", "min_resource": 1, "eta": 3}
-        if method == "bohb":
+        if checkpoints:
+            options["strategy_options"]["checkpoints"] = True
+        if strategy == "bohb":
             options["strategy_options"].update(BOHB_OPTIONS)
-    result = optimize(
-        objective,
-        tuneforge_space(max_epochs, method in ("hyperband", "bohb")),
-        max_trials=1_000_000,
-        max_failures=1,  # the trial that hits the budget fails and ends the run
-        seed=seed,
-        **options,
-    )
+    with tempfile.TemporaryDirectory(prefix="tuneforge-es-") as folder:
+        result = optimize(
+            objective,
+            tuneforge_space(max_epochs, strategy in ("hyperband", "bohb")),
+            max_trials=1_000_000,
+            max_failures=1,  # the trial that hits the budget fails and ends the run
+            seed=seed,
+            output_dir=folder if checkpoints else None,
+            **options,
+        )
     failed = [t for t in result.trials if t.state.value == "failed"]
     if any("Exhausted" not in (t.reason or "") for t in failed):
         raise RuntimeError(f"{method}: a trial failed: {failed[0].reason}")

@@ -8,14 +8,18 @@ this script trains ``--pool-size`` random configurations of the same problem for
 epochs, storing both objectives at every epoch, then replays a strategy that draws its
 configurations from that pool (uniformly, as random sampling does) for many seeds. Each
 replayed run is charged exactly what ``early_stopping.py`` charges (every epoch of every
-run, promotions retrain from scratch) and its target is the best of 40 pool draws.
+run; a promotion retrains from scratch, or, with ``checkpoints``, trains only the epochs
+its checkpoint lacks) and its target is the best of 40 pool draws.
 
 Only strategies whose configurations are random can be replayed this way (``hyperband``,
-not ``bohb``, whose model proposes configurations outside the pool).
+not ``bohb``, whose model proposes configurations outside the pool). ``random + asha`` is
+replayed by :func:`replay_asha`, the arithmetic of ``early_stopping: asha`` on the stored
+curves, one trial at a time.
 
-Run (about 10 minutes on 2 cores to build the pool, then seconds per schedule)::
+Run (about 10 minutes on 2 cores to build the pool, then a minute per schedule)::
 
     python benchmarks/early_stopping_replay.py --pool curves.json --seeds 300
+    python benchmarks/early_stopping_replay.py --pool curves.json --seeds 300 --first-seed 300
 """
 
 from __future__ import annotations
@@ -98,16 +102,24 @@ class PaperSchedule(Hyperband):
 
 
 def replay(strategy: Hyperband, curves: dict[Key, list[float]], target: float) -> float:
-    """Epochs spent when a full-length run first scored ``target`` or better (inf: never)."""
+    """Epochs spent when a full-length run first scored ``target`` or better (inf: never).
+
+    With ``strategy.checkpoints``, a promotion is charged the epochs beyond those of the
+    trial it continues (``strategy.continues``), as a script that loads its checkpoint.
+    """
     spent = 0
     number = 0
+    trained: dict[int, int] = {}  # trial number -> epochs it ran
     while True:
         config = strategy.ask()
         assert config is not None
         epochs = int(config["epochs"])
-        if spent + epochs > BUDGET:
+        parent = strategy.continues(config) if strategy.checkpoints else None
+        cost = epochs - (0 if parent is None else trained[parent])
+        if spent + cost > BUDGET:
             return math.inf
-        spent += epochs
+        spent += cost
+        trained[number] = epochs
         value = curves[_key(config)][epochs - 1]
         if epochs == MAX_EPOCHS and value <= target + 1e-12:
             return float(spent)
@@ -115,15 +127,50 @@ def replay(strategy: Hyperband, curves: dict[Key, list[float]], target: float) -
         number += 1
 
 
+def replay_asha(
+    pool: Sequence[dict[str, Any]], objective: str, seed: int, target: float, eta: int = 3
+) -> float:
+    """``random + asha`` one trial at a time: a trial reaching rung 1, 3, 9, 27 goes on
+    only while its value there is in the top 1/eta of the values recorded there so far
+    (``ASHARule``); epochs spent when a full run first scored ``target`` or better."""
+    rng = np.random.default_rng([seed, 1])
+    rungs = [MAX_EPOCHS // eta**k for k in range(4, 0, -1)]
+    seen: dict[int, list[float]] = {rung: [] for rung in rungs}
+    spent = 0
+    while True:
+        curve = pool[int(rng.integers(len(pool)))][objective]
+        cost = MAX_EPOCHS
+        for rung in rungs:
+            value = curve[rung - 1]
+            competing = sorted([*seen[rung], value])
+            seen[rung].append(value)
+            if value > competing[max(len(competing) // eta, 1) - 1]:
+                cost = rung
+                break
+        if spent + cost > BUDGET:
+            return math.inf
+        spent += cost
+        if cost == MAX_EPOCHS and curve[MAX_EPOCHS - 1] <= target + 1e-12:
+            return float(spent)
+
+
 def measure(
-    make: Callable[[int], Hyperband], pool: Sequence[dict[str, Any]], objective: str, seeds: int
+    make: Callable[[int], Hyperband] | None,
+    pool: Sequence[dict[str, Any]],
+    objective: str,
+    seeds: range,
 ) -> dict[str, float]:
+    """``make(seed)``'s schedule replayed for every seed (``None``: ``random + asha``)."""
     curves = {_key(entry["params"]): entry[objective] for entry in pool}
     finals = np.array([entry[objective][MAX_EPOCHS - 1] for entry in pool])
     fractions = []
-    for seed in range(seeds):
+    for seed in seeds:
         draws = np.random.default_rng([seed, 40]).integers(len(pool), size=40)
-        fractions.append(replay(make(seed), curves, float(finals[draws].min())) / BUDGET)
+        target = float(finals[draws].min())
+        if make is None:
+            fractions.append(replay_asha(pool, objective, seed, target) / BUDGET)
+        else:
+            fractions.append(replay(make(seed), curves, target) / BUDGET)
     reached = np.array(fractions)
     return {
         "median": float(np.median(reached)),
@@ -138,6 +185,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--pool-size", type=int, default=1500)
     parser.add_argument("--pool-seed", type=int, default=777)
     parser.add_argument("--seeds", type=int, default=300)
+    parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args(argv)
     path = Path(args.pool)
@@ -147,21 +195,26 @@ def main(argv: Sequence[str] | None = None) -> None:
     space = SearchSpace(
         tuneforge_space(MAX_EPOCHS, with_resource=False), static={"epochs": MAX_EPOCHS}
     )
-    schedules = {"hyperband": Hyperband, "hyperband, paper's schedule": PaperSchedule}
-    print(f"{len(pool)} configurations, {args.seeds} seeds, budget {BUDGET} epochs\n")
-    print("| schedule | objective | runs within 1/5 of the budget | median | reached at all |")
+    schedules: dict[str, tuple[type[Hyperband], bool] | None] = {
+        "hyperband": (Hyperband, False),
+        "hyperband, checkpoints: true": (Hyperband, True),
+        "hyperband, paper's schedule": (PaperSchedule, False),
+        "random + asha": None,
+    }
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    print(f"{len(pool)} configurations, seeds {seeds.start}..{seeds.stop - 1}, budget {BUDGET}")
+    print("\n| schedule | objective | runs within 1/5 of the budget | median | reached at all |")
     print("|---|---|---|---|---|")
-    for name, base in schedules.items():
-        strategy = from_pool(base, pool)
+    for name, schedule in schedules.items():
+        make = None
+        if schedule is not None:
+            strategy, checkpoints = from_pool(schedule[0], pool), schedule[1]
+
+            def make(seed: int, strategy: Any = strategy, checkpoints: bool = checkpoints) -> Any:
+                return strategy(space, seed=seed, resource="epochs", eta=3, checkpoints=checkpoints)
+
         for objective in OBJECTIVES:
-            result = measure(
-                lambda seed, strategy=strategy: strategy(  # type: ignore[misc]
-                    space, seed=seed, resource="epochs", eta=3
-                ),
-                pool,
-                objective,
-                args.seeds,
-            )
+            result = measure(make, pool, objective, seeds)
             print(
                 f"| {name} | {objective} | {result['within_fifth']:.0%} | "
                 f"{result['median']:.2f} | {result['reached']:.0%} |"

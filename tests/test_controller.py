@@ -25,7 +25,7 @@ Script = Callable[[int, Mapping[str, Any], StopSignal], TrialOutcome]
 def scripted(script: Script) -> Callable[[int, Mapping[str, Any]], Work]:
     """Work that runs ``script(number, params, stop)`` and reports one observation."""
 
-    def make_work(number: int, params: Mapping[str, Any]) -> Work:
+    def make_work(number: int, params: Mapping[str, Any], continues: int | None = None) -> Work:
         def work(emit: Emit, stop: StopSignal) -> TrialOutcome:
             emit(TrialStarted(number, time.time()))
             outcome = script(number, params, stop)
@@ -209,6 +209,47 @@ def test_resume_reruns_trials_left_running_with_the_same_numbers(storage: Storag
     assert trials[2].params == {"x": 0.9}
 
 
+def recording(given: dict[int, int | None]) -> Callable[..., Work]:
+    """``scripted(quadratic)`` work that records the trial each one continues."""
+    work = scripted(quadratic)
+
+    def make_work(number: int, params: Mapping[str, Any], continues: int | None) -> Work:
+        given[number] = continues
+        return work(number, params, continues)
+
+    return make_work
+
+
+def test_the_trial_a_strategy_continues_reaches_the_work_and_storage(storage: Storage) -> None:
+    """hyperband's promotions (3 x 1 -> 2 x 3) name the trial they continue, in storage
+    and to make_work; fresh configurations name none."""
+    given: dict[int, int | None] = {}
+    make_controller(
+        storage,
+        max_trials=5,
+        make_work=recording(given),
+        strategy="hyperband",
+        strategy_options={"resource": "r", "max_resource": 3, "eta": 3},
+    ).run()
+    trials = storage.trials("job")
+    assert [t.continues is not None for t in trials] == [False, False, False, True, True]
+    for trial in trials:
+        assert given[trial.number] == trial.continues
+        if trial.continues is not None:
+            assert trials[trial.continues].params == {**trial.params, "r": 1}
+
+
+def test_a_rerun_trial_continues_the_trial_it_continued(storage: Storage) -> None:
+    """A promotion left running reruns from the same earlier trial's checkpoint."""
+    make_controller(storage, max_trials=1).run()
+    leftover = storage.create_trial("job", {"x": 0.9}, continues=0)
+    storage.start_trial("job", leftover, trial_dir=None, pid=None, time=time.time())
+    given: dict[int, int | None] = {}
+    make_controller(storage, max_trials=3, make_work=recording(given)).run()
+    assert given == {leftover: 0, 2: None}
+    assert storage.get_trial("job", leftover).state is TrialState.COMPLETED
+
+
 def test_resume_continues_the_seeded_sequence(storage: Storage) -> None:
     """A job run as 2 + 2 trials tries the same configurations as one run of 4."""
     make_controller(storage, max_trials=2).run()
@@ -261,7 +302,7 @@ def test_a_stopping_rule_ends_hopeless_trials_early(storage: Storage) -> None:
     """With the median rule, trials whose curve lags the completed ones stop early."""
     from tuneforge.stopping import make_stopping_rule
 
-    def make_work(number: int, params: Mapping[str, Any]) -> Work:
+    def make_work(number: int, params: Mapping[str, Any], continues: int | None = None) -> Work:
         def work(emit: Emit, stop: StopSignal) -> TrialOutcome:
             emit(TrialStarted(number, time.time()))
             level = 1.0 if number < 3 else 5.0  # the first three trials are the good ones

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -182,6 +184,83 @@ def test_hyperband_in_process_passes_the_resource_as_a_parameter() -> None:
     [full] = [t for t in result.trials if t.params["epochs"] == 9]
     assert full.params["a"] == max(on_three, key=lambda t: t.value or 0).params["a"]
     assert result.best is full
+
+
+def test_hyperband_promotions_continue_from_the_checkpoint_of_the_rung_below(
+    tmp_path: Path,
+) -> None:
+    """With output_dir, each trial has a folder; a promoted configuration gets the folder of
+    its run on the rung below as resume_dir, and training only the extra epochs from the
+    checkpoint there gives what training from scratch would."""
+    trained: list[int] = []
+
+    def objective(params: dict[str, Any], trial: RunningTrial) -> float:
+        assert trial.dir is not None and trial.dir.is_dir()
+        done, position = 0, 0.0
+        if trial.resume_dir is not None:
+            saved = json.loads((trial.resume_dir / "checkpoint.json").read_text())
+            done, position = saved["epochs"], saved["position"]
+        for _ in range(done, params["epochs"]):  # one "epoch": a step towards a
+            position += (params["a"] - position) / 2
+        trained.append(params["epochs"] - done)
+        (trial.dir / "checkpoint.json").write_text(
+            json.dumps({"epochs": params["epochs"], "position": position})
+        )
+        return abs(position - 10.0) + params["b"]
+
+    result = optimize(
+        objective,
+        {**SPACE, "epochs": 9},
+        strategy="hyperband",
+        strategy_options={"resource": "epochs", "checkpoints": True},
+        max_trials=21,
+        seed=0,
+        output_dir=tmp_path / "runs",
+    )
+    trials = {t.number: t for t in result.trials}
+    promoted = [t for t in result.trials if t.continues is not None]
+    # With checkpoints the brackets run 5 x 3 -> 2 x 9, then 9 x 1 -> 3 x 3 -> 2 x 9.
+    assert len(promoted) == 2 + 3 + 2
+    for trial in promoted:
+        parent = trials[trial.continues]
+        assert {**parent.params, "epochs": trial.params["epochs"]} == dict(trial.params)
+        assert parent.params["epochs"] < trial.params["epochs"]
+        assert trial.trial_dir == str(tmp_path / "runs" / f"trial-{trial.number:04d}")
+        position = 0.0
+        for _ in range(trial.params["epochs"]):
+            position += (trial.params["a"] - position) / 2
+        assert trial.value == pytest.approx(abs(position - 10.0) + trial.params["b"])
+    # Compute: the promotions trained only the epochs their checkpoints lacked.
+    assert (
+        sum(trained)
+        == sum(
+            t.params["epochs"]
+            - (0 if t.continues is None else trials[t.continues].params["epochs"])
+            for t in result.trials
+        )
+        < sum(t.params["epochs"] for t in result.trials)
+    )
+
+
+def test_without_output_dir_trials_have_no_folder() -> None:
+    """No output_dir: trial.dir and trial.resume_dir are None and nothing is written."""
+    seen: list[tuple[Any, Any]] = []
+
+    def objective(params: dict[str, Any], trial: RunningTrial) -> float:
+        seen.append((trial.dir, trial.resume_dir))
+        return params["a"] / params["epochs"]
+
+    result = optimize(
+        objective,
+        {**SPACE, "epochs": 3},
+        strategy="hyperband",
+        strategy_options={"resource": "epochs"},
+        max_trials=4,
+        seed=0,
+    )
+    assert seen == [(None, None)] * 4
+    assert [t.trial_dir for t in result.trials] == [None] * 4
+    assert result.trials[3].continues is not None  # still recorded: 3 x 1 -> 1 x 3
 
 
 @pytest.mark.parametrize(

@@ -262,6 +262,37 @@ def test_environment_and_workdir(make_spec: MakeSpec) -> None:
     }
 
 
+def test_a_continuing_trial_gets_the_folder_it_resumes_from(
+    make_spec: MakeSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`resume_dir` reaches ${resume_dir}, $TUNEFORGE_RESUME_DIR and params.json; a trial
+    that starts afresh gets an empty placeholder and no variable, even if the controller's
+    own environment has one."""
+    script = """
+        import json, os, sys
+        with open("seen.json", "w") as f:
+            json.dump({"arg": sys.argv[1], "env": os.environ.get("TUNEFORGE_RESUME_DIR")}, f)
+        print("val_acc=1")
+        """
+    earlier = str(tmp_path / "trials" / "3")
+    resumed = make_spec(script, ("--resume=${resume_dir}",), resume_dir=earlier)
+    assert run(resumed)[0].state is TrialState.COMPLETED
+    folder = Path(resumed.trial_dir)
+    assert json.loads((folder / "seen.json").read_text()) == {
+        "arg": f"--resume={earlier}",
+        "env": earlier,
+    }
+    assert json.loads((folder / "params.json").read_text())["resume_dir"] == earlier
+
+    fresh = make_spec(script, ("--resume=${resume_dir}",), number=8,
+                      trial_dir=str(tmp_path / "trials" / "8"))  # fmt: skip
+    monkeypatch.setenv("TUNEFORGE_RESUME_DIR", "/somewhere/else")
+    assert run(fresh)[0].state is TrialState.COMPLETED
+    folder = Path(fresh.trial_dir)
+    assert json.loads((folder / "seen.json").read_text()) == {"arg": "--resume=", "env": None}
+    assert "resume_dir" not in json.loads((folder / "params.json").read_text())
+
+
 # --- parameter values are data ------------------------------------------------------------
 
 HOSTILE = {

@@ -3,7 +3,12 @@
 Each epoch prints ``epoch=<k> val_acc=<x>`` (the tuner's objective, read by a regex) and
 the end prints ``test_acc=<x>``: the test split is never used to choose anything, so it
 stays an honest estimate of the chosen model. The model is saved to
-``$TUNEFORGE_TRIAL_DIR/model.pkl`` (the current folder when run by hand).
+``$TUNEFORGE_TRIAL_DIR/model.pkl`` (the current folder when run by hand), with the number
+of epochs it was trained in ``checkpoint.json``.
+
+A trial that continues an earlier one (a ``hyperband`` promotion: the same configuration
+on more epochs) gets that trial's folder in ``$TUNEFORGE_RESUME_DIR``; the script then
+starts from the model saved there and trains only the epochs it lacks.
 
 Example:
     python train.py --lr 0.01 --batch-size 32 --optimizer adam --epochs 10
@@ -12,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import pickle
 import warnings
@@ -59,16 +65,30 @@ def main() -> None:
         batch_size=args.batch_size,
         random_state=SEED,
     )
+    model, done = resume(model)
     classes = np.unique(y)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        for epoch in range(1, args.epochs + 1):
+        for epoch in range(done + 1, args.epochs + 1):
             model.partial_fit(x_train, y_train, classes=classes)  # one pass over the data
             print(f"epoch={epoch} val_acc={model.score(x_val, y_val):.4f}", flush=True)
     print(f"test_acc={model.score(x_test, y_test):.4f}", flush=True)
     folder = Path(os.environ.get("TUNEFORGE_TRIAL_DIR", "."))
     with open(folder / "model.pkl", "wb") as handle:
         pickle.dump(model, handle)
+    (folder / "checkpoint.json").write_text(json.dumps({"epochs": max(done, args.epochs)}))
+
+
+def resume(model: MLPClassifier) -> tuple[MLPClassifier, int]:
+    """The model saved by the trial this one continues, and its epochs; else ``model``, 0."""
+    folder = os.environ.get("TUNEFORGE_RESUME_DIR")
+    if not folder or not (Path(folder) / "model.pkl").exists():
+        return model, 0
+    with open(Path(folder) / "model.pkl", "rb") as handle:
+        saved = pickle.load(handle)
+    done = json.loads((Path(folder) / "checkpoint.json").read_text())["epochs"]
+    print(f"resumed from {folder} after {done} epochs", flush=True)
+    return saved, done
 
 
 if __name__ == "__main__":

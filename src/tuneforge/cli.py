@@ -13,7 +13,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -28,7 +28,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsed
 from rich.progress import Progress as ProgressBar
 from rich.table import Table
 
-from tuneforge.controller import Controller, Progress
+from tuneforge.controller import Controller, MakeWork, Progress
 from tuneforge.errors import (
     ConfigError,
     JobExistsError,
@@ -41,7 +41,7 @@ from tuneforge.executors.dask import make_executor
 from tuneforge.jobfile import JobSpec, job_from_document, load_job_file
 from tuneforge.results.export import archive_trials, export_trials, to_csv_text, to_json_text
 from tuneforge.results.table import best_trial, sort_frame, trials_frame
-from tuneforge.runner import RunSpec, run_trial
+from tuneforge.runner import RunSpec, run_trial, trial_folder
 from tuneforge.space import SearchSpace, load_space_file
 from tuneforge.storage import JobBusyError, JobRecord, JobState, Storage, default_storage_url
 from tuneforge.storage.queries import DashboardQueries
@@ -128,19 +128,15 @@ def _when(timestamp: float | None) -> str:
 
 
 # -- run ----------------------------------------------------------------------------------
-def _trial_dir(output_dir: str, number: int) -> str:
-    return str(Path(output_dir) / f"trial-{number:04d}")
-
-
-def _make_work(spec: JobSpec, output_dir: str) -> Callable[[int, Mapping[str, Any]], Work]:
-    def make_work(number: int, params: Mapping[str, Any]) -> Work:
+def _make_work(spec: JobSpec, output_dir: str) -> MakeWork:
+    def make_work(number: int, params: Mapping[str, Any], continues: int | None) -> Work:
         run_spec = RunSpec(
             job_name=spec.name,
             number=number,
             params=dict(params),
             static=dict(spec.space.static),
             command=spec.command,
-            trial_dir=_trial_dir(output_dir, number),
+            trial_dir=trial_folder(output_dir, number),
             workdir=spec.workdir,
             env=dict(spec.env),
             templates=spec.templates,
@@ -149,6 +145,7 @@ def _make_work(spec: JobSpec, output_dir: str) -> Callable[[int, Mapping[str, An
             timeout=spec.limits.trial_timeout,
             retry=spec.retry,
             max_log_bytes=spec.limits.max_log_bytes,
+            resume_dir=None if continues is None else trial_folder(output_dir, continues),
         )
         return functools.partial(run_trial, run_spec)
 
@@ -366,6 +363,8 @@ def _trials_table(frame: Any, objective: str, title: str | None = None) -> Table
     """A Rich table of a trials frame; the objective's metric column is shown as ``value``."""
     table = Table(title=title)
     hidden = {"trial_dir", "started_at", "finished_at", f"metrics.{objective}"}
+    if "continues" in frame.columns and frame["continues"].isna().all():
+        hidden.add("continues")  # shown only for jobs whose trials continue others
     columns = [c for c in frame.columns if c not in hidden]
     for column in columns:
         label = column.split(".", 1)[1] if column.startswith(("params.", "metrics.")) else column

@@ -58,6 +58,7 @@ from tuneforge.storage import (
     FinishTrial,
     JobBusyError,
     JobState,
+    NewTrial,
     RetryTrial,
     StartTrial,
     Storage,
@@ -74,7 +75,9 @@ from tuneforge.storage.controllers import (
 from tuneforge.strategies.base import Strategy
 from tuneforge.trial import Observation, Trial, TrialState
 
-MakeWork = Callable[[int, Mapping[str, Any]], Work]
+#: ``make_work(number, params, continues)``: the work that runs trial ``number``;
+#: ``continues`` is the earlier trial whose saved state it starts from (or ``None``).
+MakeWork = Callable[[int, Mapping[str, Any], int | None], Work]
 
 #: What happens on resume to trials a controller left unfinished (killed, Ctrl-C).
 ON_INTERRUPT = ("rerun", "mark")
@@ -442,16 +445,17 @@ class Controller:
         if self._sharing is not None:
             self._fill_shared_slots(self._sharing, free)
             return
-        configurations: list[tuple[dict[str, Any], str]] = []
+        configurations: list[NewTrial] = []
         submitted = 0
         while submitted + len(configurations) < free:
             if self._rerun:
                 trial = self._rerun.pop(0)
                 self.storage.reset_trial(self.job_name, trial.number, owner=self._lease.id)
-                self.executor.submit(trial.number, self.make_work(trial.number, trial.params))
+                work = self.make_work(trial.number, trial.params, trial.continues)
+                self.executor.submit(trial.number, work)
                 submitted += 1
             elif self._enqueued:
-                configurations.append((dict(self._enqueued.pop(0)), "enqueued"))
+                configurations.append(NewTrial(dict(self._enqueued.pop(0)), "enqueued"))
             elif self._exhausted:
                 break
             else:
@@ -459,10 +463,11 @@ class Controller:
                 if suggestion is None:
                     self._exhausted = True
                     break
-                configurations.append((dict(suggestion), "strategy"))
+                continues = self.strategy.continues(suggestion)
+                configurations.append(NewTrial(dict(suggestion), "strategy", continues))
         numbers = self.storage.create_trials(self.job_name, configurations, owner=self._lease.id)
-        for number, (params, _origin) in zip(numbers, configurations, strict=True):
-            self.executor.submit(number, self.make_work(number, params))
+        for number, new in zip(numbers, configurations, strict=True):
+            self.executor.submit(number, self.make_work(number, new.params, new.continues))
         if submitted or numbers:
             self._notify()
 
@@ -473,8 +478,7 @@ class Controller:
             if claimed is None:  # the job has max_trials trials, or nothing to propose
                 self._exhausted = True
                 break
-            number, params = claimed
-            self.executor.submit(number, self.make_work(number, params))
+            self.executor.submit(claimed.number, self.make_work(*claimed))
         self._notify()
 
     # -- events ----------------------------------------------------------------------------

@@ -28,11 +28,13 @@ from __future__ import annotations
 import functools
 import inspect
 import math
+import os
 import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -52,6 +54,7 @@ from tuneforge.executors.dask import make_executor
 from tuneforge.executors.local import LocalExecutor
 from tuneforge.results.curves import read_curves
 from tuneforge.results.table import best_trial
+from tuneforge.runner import trial_folder
 from tuneforge.space import Parameter, SearchSpace
 from tuneforge.stopping import rule_from_setting
 from tuneforge.storage import Storage
@@ -175,6 +178,12 @@ class RunningTrial:
     curve, and ``should_stop()`` says whether it decided to stop this trial. An objective
     that returns after ``should_stop()`` said yes is recorded as ``STOPPED_EARLY`` with
     the value it returned; one that never asks runs to its end.
+
+    With ``optimize(..., output_dir=...)`` each trial has a folder of its own, ``dir``, for
+    the files it keeps (a model, a checkpoint); ``resume_dir`` is the folder of the earlier
+    trial it continues (``hyperband`` runs a promoted configuration again on a larger
+    resource), so an objective that saved a checkpoint there can load it and train only
+    the rest, instead of from scratch. Both are ``None`` when there is no such folder.
     """
 
     def __init__(
@@ -187,9 +196,13 @@ class RunningTrial:
         stop: StopSignal,
         delivery: _Delivery,
         judged: bool,
+        folder: str | None = None,
+        resume_folder: str | None = None,
     ) -> None:
         self.number = number
         self.params = dict(params)
+        self.dir = None if folder is None else Path(folder)
+        self.resume_dir = None if resume_folder is None else Path(resume_folder)
         self._metric = metric
         self._emit = emit
         self._stop = stop
@@ -250,12 +263,16 @@ def _function_work(
     *,
     delivery: _Delivery | None = None,
     judged: bool = False,
+    folder: str | None = None,
+    resume_folder: str | None = None,
 ) -> Work:
     takes_trial = _takes_trial(objective)
 
     def work(emit: Emit, stop: StopSignal) -> TrialOutcome:
         channel = delivery or _Delivery()
-        channel.emit(emit, TrialStarted(number, time.time()))
+        if folder is not None:
+            os.makedirs(folder, exist_ok=True)
+        channel.emit(emit, TrialStarted(number, time.time(), trial_dir=folder))
         trial = None
         if takes_trial:
             trial = RunningTrial(
@@ -266,6 +283,8 @@ def _function_work(
                 stop=stop,
                 delivery=channel,
                 judged=judged,
+                folder=folder,
+                resume_folder=resume_folder,
             )
             result = objective(dict(params), trial)
         else:
@@ -339,6 +358,7 @@ def optimize(
     warm_start: Sequence[Trial] = (),
     executor: str | Executor | Client | None = None,
     join: bool = False,
+    output_dir: str | os.PathLike[str] | None = None,
 ) -> OptimizeResult:
     """Minimize (or maximize) ``objective(params) -> float`` over ``space``.
 
@@ -365,6 +385,10 @@ def optimize(
     ``join=True`` runs beside other processes optimizing the same ``job_name`` in the same
     ``storage`` (created by whichever comes first): each trial number and each of the
     strategy's configurations is taken by exactly one of them (see tuneforge.sharing).
+
+    ``output_dir`` gives each trial a folder there (``trial-0007``: ``trial.dir``) for its
+    files, and lets a ``hyperband`` promotion start from its earlier run's checkpoint
+    (``trial.resume_dir``); with ``executor``, it must be a folder the workers share.
     """
     if direction not in DIRECTIONS:
         raise ConfigError(f"direction: expected 'minimize' or 'maximize', got {direction!r}.")
@@ -372,6 +396,7 @@ def optimize(
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"{name}: must be an int >= 1, got {value!r}.")
     search_space = as_search_space(space)
+    folders = None if output_dir is None else os.path.abspath(os.fspath(output_dir))
     stopping_rule = rule_from_setting(early_stopping, direction)
     chosen = make_strategy(
         strategy, search_space, seed=seed, options=strategy_options, direction=direction
@@ -403,7 +428,7 @@ def optimize(
             direction=direction,
             strategy=strategy,
             max_trials=max_trials,
-            output_dir=None,
+            output_dir=folders,
         )
 
     # Threads here by default; "dask://host:8786", a distributed.Client or an Executor runs
@@ -412,7 +437,10 @@ def optimize(
     runner = _InProcessExecutor() if _is_local(executor) else make_executor(executor, name=name)
     delivery = runner.delivery if isinstance(runner, _InProcessExecutor) else None
 
-    def make_work(number: int, params: Mapping[str, Any]) -> Work:
+    def folder_of(number: int | None) -> str | None:
+        return None if folders is None or number is None else trial_folder(folders, number)
+
+    def make_work(number: int, params: Mapping[str, Any], continues: int | None) -> Work:
         return _function_work(
             objective,
             number,
@@ -420,6 +448,8 @@ def optimize(
             metric,
             delivery=delivery,
             judged=stopping_rule is not None and delivery is not None,
+            folder=folder_of(number),
+            resume_folder=folder_of(continues),
         )
 
     controller = Controller(

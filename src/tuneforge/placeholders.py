@@ -19,8 +19,9 @@ from typing import Any
 
 from tuneforge.errors import TrialError
 
-#: Placeholders every trial can use besides its parameters and static values.
-BUILTIN_PLACEHOLDERS = ("trial_dir", "trial_number", "job_name")
+#: Placeholders every trial can use besides its parameters and static values;
+#: ``resume_dir`` is the folder of the trial it continues, empty when it starts afresh.
+BUILTIN_PLACEHOLDERS = ("trial_dir", "trial_number", "job_name", "resume_dir")
 
 _PATTERN = re.compile(r"\$\$\{|\$\{([^}:]*)(?::-([^}]*))?\}")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")

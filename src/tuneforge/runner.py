@@ -24,7 +24,8 @@ folder, when the failure is one the policy names; each new attempt is announced 
 
 Files in the trial folder::
 
-    params.json     the job, trial number, parameters and static values
+    params.json     the job, trial number, parameters and static values (and
+                    ``resume_dir``, the folder of the trial it continues, if any)
     trial.log       everything the command printed (stdout and stderr, merged)
     metrics.jsonl   one line per observation read: {"metric", "value", "step", "time"}
     report.jsonl    lines appended by tuneforge.report() in the script
@@ -61,6 +62,8 @@ PARAMS_FILE = "params.json"
 LOG_FILE = "trial.log"
 METRICS_FILE = "metrics.jsonl"
 REPORT_FILE = "report.jsonl"
+#: Set, in a trial that continues an earlier one, to that trial's folder.
+RESUME_DIR_VARIABLE = "TUNEFORGE_RESUME_DIR"
 _RESERVED = frozenset({PARAMS_FILE, LOG_FILE, METRICS_FILE, REPORT_FILE})
 
 #: Lines of output kept for the outcome's ``log_tail``.
@@ -83,6 +86,11 @@ _DRAIN_SECONDS = 1.0
 _ESCAPED_GRACE = 1.0
 _LINE_BREAK = re.compile(rb"\r\n|\r|\n")
 _ENV_NAME = re.compile(r"[^A-Za-z0-9]")
+
+
+def trial_folder(output_dir: str, number: int) -> str:
+    """The folder of trial ``number`` in a job's output folder (``trial-0007``)."""
+    return os.path.join(output_dir, f"trial-{number:04d}")
 
 
 @dataclass(frozen=True)
@@ -112,6 +120,9 @@ class RunSpec:
     stop_grace: float = 5.0  # seconds between SIGTERM and SIGKILL
     retry: RetryPolicy | None = None  # which failed attempts run again
     max_log_bytes: int | None = DEFAULT_MAX_LOG_BYTES  # None: trial.log grows without limit
+    # The folder of the earlier trial this one continues (a Hyperband promotion), whose
+    # checkpoint the command may load: ${resume_dir} and $TUNEFORGE_RESUME_DIR.
+    resume_dir: str | None = None
 
 
 def run_trial(spec: RunSpec, emit: Callable[[TrialEvent], None], stop: StopSignal) -> TrialOutcome:
@@ -245,6 +256,7 @@ def _prepare(spec: RunSpec, trial_dir: str) -> tuple[list[str], str | None, dict
         "trial_dir": trial_dir,
         "trial_number": spec.number,
         "job_name": spec.job_name,
+        "resume_dir": spec.resume_dir or "",
     }
     targets = [_template_target(trial_dir, t.target) for t in spec.templates]
     if not spec.command:
@@ -260,6 +272,8 @@ def _prepare(spec: RunSpec, trial_dir: str) -> tuple[list[str], str | None, dict
         "params": dict(spec.params),
         "static": dict(spec.static),
     }
+    if spec.resume_dir:
+        document["resume_dir"] = spec.resume_dir
     with open(os.path.join(trial_dir, PARAMS_FILE), "w", encoding="utf-8") as out:
         json.dump(document, out, indent=2, default=_plain)
         out.write("\n")
@@ -343,6 +357,9 @@ def _environment(spec: RunSpec, trial_dir: str, values: Mapping[str, Any]) -> di
     env["TUNEFORGE_TRIAL_DIR"] = trial_dir
     env["TUNEFORGE_JOB_NAME"] = spec.job_name
     env["TUNEFORGE_REPORT"] = os.path.join(trial_dir, REPORT_FILE)
+    env.pop(RESUME_DIR_VARIABLE, None)  # never inherited from the controller's environment
+    if spec.resume_dir:
+        env[RESUME_DIR_VARIABLE] = spec.resume_dir
     return env
 
 

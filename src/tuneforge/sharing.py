@@ -31,14 +31,13 @@ Example (what the controller does in ``--join`` mode)::
 
     shared = SharedJob(storage, "digits", strategy, trials, max_trials=20, enqueue=[])
     while (claimed := shared.next()) is not None:
-        number, params = claimed
-        executor.submit(number, make_work(number, params))
+        executor.submit(claimed.number, make_work(*claimed))
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from tuneforge.storage import Storage
 from tuneforge.storage.claims import claim_rerun, claim_trial
@@ -49,6 +48,14 @@ __all__ = ["SharedJob"]
 
 _STRATEGY = "strategy"
 _ENQUEUED = "enqueued"
+
+
+class ClaimedTrial(NamedTuple):
+    """A trial this controller claimed: what ``make_work`` needs to run it."""
+
+    number: int
+    params: dict[str, Any]
+    continues: int | None  # the earlier trial whose saved state it starts from
 
 
 class SharedJob:
@@ -93,8 +100,8 @@ class SharedJob:
         """The controller told the strategy about its own finished trial ``number``."""
         self._told.add(number)
 
-    def next(self) -> tuple[int, dict[str, Any]] | None:
-        """The next trial this controller runs (its number and parameters), or ``None``.
+    def next(self) -> ClaimedTrial | None:
+        """The next trial this controller runs, or ``None``.
 
         ``None`` means the job is full (``self.full``) or the strategy is exhausted
         (``self.exhausted``). An interrupted trial comes first, then the enqueued
@@ -115,6 +122,7 @@ class SharedJob:
                     self.exhausted = True
                     return None
             assert params is not None  # for the type checker: checked above
+            continues = self.strategy.continues(params) if origin == _STRATEGY else None
             position = self._positions[origin]
             claim = claim_trial(
                 self.storage,
@@ -124,10 +132,11 @@ class SharedJob:
                 position=position,
                 max_trials=self.max_trials,
                 owner=self.owner,
+                continues=continues,
             )
             if claim.number is not None:
                 self._positions[origin] = claim.taken
-                return claim.number, dict(params)
+                return ClaimedTrial(claim.number, dict(params), continues)
             self.full = claim.full
             self._catch_up(origin, claim.taken)
         return None
@@ -164,10 +173,10 @@ class SharedJob:
                 self._asked += 1
         self.sync()
 
-    def _claim_rerun(self) -> tuple[int, dict[str, Any]] | None:
+    def _claim_rerun(self) -> ClaimedTrial | None:
         if not self.rerun_interrupted:
             return None
         for trial in self.storage.trials(self.job_name, [TrialState.INTERRUPTED]):
             if claim_rerun(self.storage, self.job_name, trial.number, owner=self.owner):
-                return trial.number, dict(trial.params)
+                return ClaimedTrial(trial.number, dict(trial.params), trial.continues)
         return None

@@ -73,7 +73,9 @@ class Trial:
     ``value`` is the objective's final value (``None`` until the trial completes);
     ``metrics`` holds the last value of every metric it reported. ``pid`` is the process
     group of its command's last attempt, if it had one; ``attempt`` counts the attempts
-    made (more than 1 when a retryable failure was run again).
+    made (more than 1 when a retryable failure was run again). ``continues`` is the number
+    of the earlier trial whose saved state this one starts from (a Hyperband promotion: the
+    same configuration on a larger resource), or ``None`` when it starts from scratch.
     """
 
     number: int
@@ -89,6 +91,7 @@ class Trial:
     origin: str = "strategy"
     pid: int | None = None
     attempt: int = 1
+    continues: int | None = None
 
     @property
     def duration(self) -> float | None:

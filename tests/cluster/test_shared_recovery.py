@@ -153,7 +153,7 @@ def _shared_job(tmp_path: Path) -> Storage:
 
 
 def _resume(storage: Storage) -> Controller:
-    def make_work(number: int, params: Any) -> Any:
+    def make_work(number: int, params: Any, continues: Any = None) -> Any:
         def work(emit: Any, stop: Any) -> Any:
             from tuneforge.events import TrialOutcome
 
@@ -207,7 +207,7 @@ def test_a_controller_found_dead_while_stalled_stops_without_recording(tmp_path:
     storage = _shared_job(tmp_path)
     started = threading.Event()
 
-    def make_work(number: int, params: Any) -> Any:
+    def make_work(number: int, params: Any, continues: Any = None) -> Any:
         def work(emit: Any, stop: Any) -> Any:
             from tuneforge.events import TrialOutcome, TrialStarted
 

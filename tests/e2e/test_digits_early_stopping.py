@@ -86,6 +86,39 @@ def test_hyperband_on_digits_sets_the_epochs_of_every_trial(make_job: MakeJob, c
     }
 
 
+def test_hyperband_promotions_continue_from_the_checkpoint_of_the_rung_below(
+    make_job: MakeJob, cli: Cli
+) -> None:
+    """`checkpoints: true` and the example's checkpoint: the best two of three 9-epoch
+    runs go on to 27 epochs from their saved models, training epochs 10..27 only."""
+    job = digits_job(
+        make_job,
+        "digits-checkpoints",
+        static={"epochs": 27},
+        strategy="hyperband",
+        strategy_options={"resource": "epochs", "min_resource": 9, "checkpoints": True},
+        enqueue_default=False,
+        limits={"max_trials": 5, "max_parallel": 1, "trial_timeout": "60s"},
+    )
+    result = cli("run", str(job))
+    assert result.exit_code == 0, result.output
+    trials = {t["number"]: t for t in cli.json("trials", "digits-checkpoints", "--format", "json")}
+    promoted = [t for t in trials.values() if t["continues"] is not None]
+    assert sorted(t["params"]["epochs"] for t in promoted) == [27, 27]
+    for trial in promoted:
+        parent = trials[trial["continues"]]
+        assert parent["params"] == {**trial["params"], "epochs": 9}
+        log = cli("logs", "digits-checkpoints", str(trial["number"])).output
+        assert f"resumed from {parent['trial_dir']} after 9 epochs" in log
+        assert [int(e) for e in re.findall(r"epoch=(\d+) ", log)] == list(range(10, 28))
+    on_nine = sorted(
+        (t for t in trials.values() if t["params"]["epochs"] == 9), key=lambda t: -t["value"]
+    )
+    assert {t["continues"] for t in promoted} == {t["number"] for t in on_nine[:2]}
+    header = cli("trials", "digits-checkpoints").output.split("┡")[0]
+    assert "continues" in header
+
+
 CHILD_SCRIPT = textwrap.dedent(
     """
     import subprocess, sys, time

@@ -65,6 +65,28 @@ def test_digits_train_prints_epochs_and_saves_the_model(tmp_path: Path) -> None:
     assert model.hidden_layer_sizes == (32,)
 
 
+def test_digits_train_continues_from_the_checkpoint_it_is_given(tmp_path: Path) -> None:
+    """Given $TUNEFORGE_RESUME_DIR, train.py starts from the model saved there and trains
+    only the epochs it lacks, ending where training from scratch ends."""
+    script = str(EXAMPLES / "digits-mlp" / "train.py")
+    args = ["--lr", "0.01", "--batch-size", "64", "--optimizer", "adam", "--hidden", "16"]
+    scratch, first, second = (tmp_path / name for name in ("scratch", "first", "second"))
+    for folder in (scratch, first, second):
+        folder.mkdir()
+    full = run([script, *args, "--epochs", "4"], cwd=tmp_path, TUNEFORGE_TRIAL_DIR=str(scratch))
+    run([script, *args, "--epochs", "2"], cwd=tmp_path, TUNEFORGE_TRIAL_DIR=str(first))
+    resumed = run(
+        [script, *args, "--epochs", "4"],
+        cwd=tmp_path,
+        TUNEFORGE_TRIAL_DIR=str(second),
+        TUNEFORGE_RESUME_DIR=str(first),
+    )
+    assert resumed.splitlines()[0] == f"resumed from {first} after 2 epochs"
+    assert re.findall(r"epoch=(\d+)", resumed) == ["3", "4"]
+    assert resumed.splitlines()[1:] == full.splitlines()[2:]  # the same epochs 3, 4 and test
+    assert (second / "checkpoint.json").read_text() == '{"epochs": 4}'
+
+
 def test_template_fills_and_runs(tmp_path: Path) -> None:
     """The filled template prints rmse and r2 as name<TAB>value lines."""
     template = (EXAMPLES / "template" / "train.py.in").read_text()

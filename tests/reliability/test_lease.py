@@ -65,7 +65,7 @@ def test_a_live_holder_keeps_the_job_and_a_dead_one_loses_it() -> None:
     assert kinds.count("controller_claimed") == 2 and "controller_released" in kinds
 
 
-def _work(number: int, params: object) -> Work:
+def _work(number: int, params: object, continues: object = None) -> Work:
     def work(emit: Emit, stop: StopSignal) -> TrialOutcome:
         emit(TrialStarted(number, time.time()))
         return TrialOutcome(TrialState.COMPLETED, value=1.0)
@@ -145,7 +145,7 @@ def test_a_controller_whose_lease_was_taken_stops_its_trials() -> None:
     """If another controller takes the job over, the first ends its trials and says so."""
     storage = _storage()
 
-    def slow(number: int, params: object) -> Work:
+    def slow(number: int, params: object, continues: object = None) -> Work:
         def work(emit: Emit, stop: StopSignal) -> TrialOutcome:
             emit(TrialStarted(number, time.time()))
             stop.wait(10)

@@ -115,7 +115,7 @@ def _python(workspace: Path, *args: str) -> Any:
 SPACE = SearchSpace({"x": Float(0.0, 1.0)})
 
 
-def _work(number: int, params: Mapping[str, Any]) -> Work:
+def _work(number: int, params: Mapping[str, Any], continues: int | None = None) -> Work:
     def work(emit: Emit, stop: StopSignal) -> TrialOutcome:
         emit(TrialStarted(number, time.time()))
         value = (params["x"] - 0.3) ** 2

@@ -54,7 +54,7 @@ def test_csv_text_is_flat_with_iso_timestamps() -> None:
     assert list(rows[0]) == [
         "number", "state", "value", "params.lr", "params.layers", "params.opt", "params.bn",
         "metrics.loss", "metrics.grad", "started_at", "finished_at", "duration", "reason",
-        "trial_dir",
+        "trial_dir", "continues",
     ]  # fmt: skip
     first, second = rows
     assert (first["number"], first["state"], first["value"]) == ("0", "completed", "0.25")

@@ -102,7 +102,7 @@ def test_frame_columns_in_order() -> None:
         "number", "state", "value",
         "params.lr", "params.layers", "params.opt", "params.momentum",
         "metrics.loss", "metrics.acc",
-        "started_at", "finished_at", "duration", "reason", "trial_dir",
+        "started_at", "finished_at", "duration", "reason", "trial_dir", "continues",
     ]  # fmt: skip
     assert list(frame["number"]) == [0, 1, 2, 3]
     assert list(frame["state"]) == ["completed", "failed", "completed", "running"]
@@ -135,6 +135,7 @@ def test_frame_of_no_trials_has_the_fixed_columns() -> None:
     assert len(frame) == 0
     assert list(frame.columns) == [
         "number", "state", "value", "started_at", "finished_at", "duration", "reason", "trial_dir",
+        "continues",
     ]  # fmt: skip
 
 

@@ -151,7 +151,7 @@ def assert_at_head(url: str) -> None:
 def assert_old_job_kept(storage: Storage) -> None:
     trial = storage.get_trial("old", 0)
     assert (trial.state, trial.value, trial.params) == (TrialState.COMPLETED, 0.25, {"x": 0.5})
-    assert trial.attempt == 1 and trial.metrics == {"loss": 0.25}
+    assert trial.attempt == 1 and trial.metrics == {"loss": 0.25} and trial.continues is None
     assert storage.get_job("old").active_seconds == 0.0
     assert storage.create_trial("old", {"x": 0.75}) == 1  # and the upgraded tables take writes
 

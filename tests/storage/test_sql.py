@@ -25,11 +25,13 @@ from tuneforge.storage import (
     JobEvent,
     JobRecord,
     JobState,
+    NewTrial,
     RetryTrial,
     StartTrial,
     Storage,
     default_storage_url,
 )
+from tuneforge.storage.claims import claim_trial
 from tuneforge.trial import Observation, TrialState
 
 # PostgreSQL runs on $TUNEFORGE_TEST_POSTGRES_URL (a database the tests may empty) or on a
@@ -876,6 +878,20 @@ def test_create_trials_numbers_a_batch_in_order(storage: Storage) -> None:
         (0.2, "strategy"),
         (0.3, "enqueued"),
     ]
+
+
+def test_a_trial_records_the_trial_it_continues(storage: Storage) -> None:
+    """NewTrial.continues is stored and read back; trials created without it continue none."""
+    add_job(storage)
+    first = storage.create_trial("job", {"lr": 0.1, "epochs": 3})
+    [second] = storage.create_trials("job", [NewTrial({"lr": 0.1, "epochs": 9}, continues=first)])
+    assert [t.continues for t in storage.trials("job")] == [None, first]
+    assert storage.get_trial("job", second).continues == first
+    claim = claim_trial(
+        storage, "job", {"lr": 0.1, "epochs": 27}, origin="strategy", position=2,
+        max_trials=None, continues=second,
+    )  # fmt: skip
+    assert claim.number is not None and storage.get_trial("job", claim.number).continues == second
 
 
 def test_create_trials_is_all_or_nothing(storage: Storage) -> None:

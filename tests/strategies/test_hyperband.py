@@ -298,6 +298,43 @@ def test_maximize_promotes_the_highest_values() -> None:
     assert trials[9].params["x"] == max(t.params["x"] for t in trials[:9])
 
 
+def test_a_promotion_continues_the_trial_that_ran_it_on_the_rung_below() -> None:
+    """Every promoted run names the trial of the same configuration one rung lower; a new
+    configuration names none."""
+    search = Hyperband(SPACE, seed=1, resource=RESOURCE, max_resource=27, eta=3)
+    rungs = [r.resource for r in search.brackets[0].rungs]
+    trials: list[Trial] = []
+    n_promotions = 0
+    for number in range(60):
+        config = search.ask()
+        assert config is not None
+        parent = search.continues(config)
+        n_promotions += parent is not None
+        if parent is None:
+            earlier = [t for t in trials if t.params["x"] == config["x"]]
+            assert earlier == []  # a fresh draw: nothing to continue
+        else:
+            below = trials[parent]
+            assert below.params["x"] == config["x"]
+            assert rungs.index(below.params[RESOURCE]) == rungs.index(config[RESOURCE]) - 1
+        trial = finished(number, config, loss_of(config), float(number))
+        search.tell(trial)
+        trials.append(trial)
+    # 27 x 1 -> 9 x 3 -> 3 x 9 -> 2 x 27 (41 runs), 4 x 27 fresh (45), 12 x 3 fresh (57),
+    # then the first 3 of 4 x 9: promotions are 9 + 3 + 2 + 3.
+    assert n_promotions == 17
+
+
+def test_checkpoints_run_the_cheap_aggressive_brackets_first() -> None:
+    """With checkpoints a promotion costs only the extra resource: the second most
+    aggressive bracket runs first, then the most aggressive, then down to the full one."""
+    search = Hyperband(SPACE, seed=0, resource=RESOURCE, max_resource=27, eta=3, checkpoints=True)
+    firsts = [search._bracket(number).s for number in range(5)]
+    assert firsts == [2, 3, 1, 0, 2]
+    with pytest.raises(ConfigError, match=r"checkpoints: must be true or false, got 'yes'"):
+        Hyperband(SPACE, resource=RESOURCE, max_resource=27, checkpoints="yes")  # type: ignore[arg-type]
+
+
 def test_restore_replays_an_interleaved_run() -> None:
     """A strategy restored from a sequential run's trials proposes what the original would."""
     original = Hyperband(SPACE, seed=3, resource=RESOURCE, max_resource=27, eta=3)

@@ -4,7 +4,8 @@ Pure data, no printing: the CLI renders these frames, exports write them, the da
 serves them.
 
 The frame has one row per trial and the columns ``number, state, value, params.<name>...,
-metrics.<name>..., started_at, finished_at, duration, reason, trial_dir``. Parameter and
+metrics.<name>..., started_at, finished_at, duration, reason, trial_dir, continues``
+(``continues``: the trial whose checkpoint this one started from, NA if none). Parameter and
 metric columns are the union over the trials, in first-seen order; a trial without a
 parameter (a conditional one) or a metric has NA there. ``state`` is the state's string
 value, ``started_at``/``finished_at`` are UTC ``pandas.Timestamp`` (NaT when unknown) and
@@ -43,7 +44,7 @@ SORT_ORDERS = {
     "desc": False,
 }
 _LEADING = ["number", "state", "value"]
-_TRAILING = ["started_at", "finished_at", "duration", "reason", "trial_dir"]
+_TRAILING = ["started_at", "finished_at", "duration", "reason", "trial_dir", "continues"]
 
 
 def best_trial(
@@ -91,6 +92,7 @@ def trials_frame(trials: Sequence[Trial]) -> pd.DataFrame:
     columns["duration"] = pd.Series([_float(t.duration) for t in trials], dtype="float64")
     columns["reason"] = pd.Series([t.reason for t in trials], dtype="object")
     columns["trial_dir"] = pd.Series([t.trial_dir for t in trials], dtype="object")
+    columns["continues"] = pd.Series([t.continues for t in trials], dtype="Int64")
     return pd.DataFrame(columns)
 
 

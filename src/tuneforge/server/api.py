@@ -104,6 +104,9 @@ class TrialOut(BaseModel):
     duration: float | None
     origin: str
     trial_dir: str | None
+    continues: int | None = Field(
+        default=None, description="The earlier trial whose checkpoint this one started from."
+    )
 
 
 class JobDetailOut(JobOut):
@@ -238,6 +241,7 @@ def trial_out(trial: Trial) -> TrialOut:
         duration=trial.duration,
         origin=trial.origin,
         trial_dir=trial.trial_dir,
+        continues=trial.continues,
     )
 
 

@@ -68,12 +68,14 @@ def claim_trial(
     position: int,
     max_trials: int | None,
     owner: str | None = None,
+    continues: int | None = None,
 ) -> Claim:
     """Create a PENDING trial for the ``position``-th ``origin`` configuration, if still free.
 
     The trial is created (and numbered) only when the job has exactly ``position`` trials
     of ``origin`` and, with ``max_trials`` given, fewer than ``max_trials`` trials in all.
-    ``owner`` is the id of the claiming controller (see :mod:`tuneforge.storage.controllers`).
+    ``owner`` is the id of the claiming controller (see :mod:`tuneforge.storage.controllers`);
+    ``continues`` the earlier trial whose saved state the new one starts from.
     """
     encoded = {key: _dump_param(key, value) for key, value in params.items()}
 
@@ -99,6 +101,7 @@ def claim_trial(
             stop_requested=False,
             origin=origin,
             owner=owner,
+            continues=continues,
         )
         session.add(row)
         session.flush()

@@ -116,6 +116,8 @@ class TrialRow(Base):
     # The id of the controller that runs (or last ran) the trial: its lease id, or its row
     # in job_controllers when the job is shared, so a dead one's trials can be found.
     owner: Mapped[str | None] = mapped_column(String(64))
+    # The number of the earlier trial of the job whose saved state this one continues.
+    continues: Mapped[int | None] = mapped_column(Integer)
 
 
 class ControllerRow(Base):

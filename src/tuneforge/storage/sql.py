@@ -123,6 +123,19 @@ class TrialTakenOverError(JobBusyError):
 
 
 @dataclass(frozen=True)
+class NewTrial:
+    """A trial to create: its parameters, where they came from, and the trial it continues.
+
+    ``origin`` is ``"strategy"`` or ``"enqueued"``; ``continues`` is the number of the
+    earlier trial whose saved state this one starts from (see ``Trial.continues``).
+    """
+
+    params: Mapping[str, Any]
+    origin: str = "strategy"
+    continues: int | None = None
+
+
+@dataclass(frozen=True)
 class ControllerLease:
     """Who runs a job: a controller's random id, host, pid and process start time."""
 
@@ -486,25 +499,27 @@ class Storage:
         *,
         origin: str = "strategy",
         owner: str | None = None,
+        continues: int | None = None,
     ) -> int:
         """Record a PENDING trial with the next number of the job (0, 1, 2...) and return it."""
-        return self.create_trials(name, [(params, origin)], owner=owner)[0]
+        return self.create_trials(name, [NewTrial(params, origin, continues)], owner=owner)[0]
 
     def create_trials(
         self,
         name: str,
-        configurations: Sequence[tuple[Mapping[str, Any], str]],
+        configurations: Sequence[NewTrial | tuple[Mapping[str, Any], str]],
         *,
         owner: str | None = None,
     ) -> list[int]:
-        """Record PENDING trials, one per ``(params, origin)``, in one transaction.
+        """Record PENDING trials, one per :class:`NewTrial` (or ``(params, origin)``), in
+        one transaction.
 
         They get the job's next numbers, in the order given; either all are created or none.
         ``owner`` is the id of the controller that will run them.
         """
+        planned = [c if isinstance(c, NewTrial) else NewTrial(*c) for c in configurations]
         encoded = [
-            {key: _dump_param(key, value) for key, value in params.items()}
-            for params, _origin in configurations
+            {key: _dump_param(key, value) for key, value in new.params.items()} for new in planned
         ]
 
         def create(session: Session) -> list[int]:
@@ -521,29 +536,32 @@ class Storage:
                     state=TrialState.PENDING,
                     created_at=now,
                     stop_requested=False,
-                    origin=origin,
+                    origin=new.origin,
                     owner=owner,
+                    continues=new.continues,
                 )
-                for index, (_params, origin) in enumerate(configurations)
+                for index, new in enumerate(planned)
             ]
             session.add_all(rows)
             session.flush()
-            for row, texts, (params, origin) in zip(rows, encoded, configurations, strict=True):
+            for row, texts, new in zip(rows, encoded, planned, strict=True):
                 session.add_all(
                     TrialParamRow(trial_id=row.id, name=key, value=text)
                     for key, text in texts.items()
                 )
-                shown = ", ".join(f"{key}={value!r}" for key, value in params.items())
+                shown = ", ".join(f"{key}={value!r}" for key, value in new.params.items())
+                source = "" if new.continues is None else f", continues trial {new.continues}"
                 self._record(
                     session,
                     job,
                     row,
                     "trial_created",
-                    f"trial {row.number} created ({origin}): {shown or 'no parameters'}",
+                    f"trial {row.number} created ({new.origin}{source}): "
+                    f"{shown or 'no parameters'}",
                 )
             return [row.number for row in rows]
 
-        if not configurations:
+        if not planned:
             return []
         return self._run("create a trial", create, write=True, retry_on=(IntegrityError,))
 
@@ -971,6 +989,7 @@ class Storage:
                 origin=row.origin,
                 pid=row.pid,
                 attempt=row.attempt or 1,
+                continues=row.continues,
             )
             for row in rows
         ]

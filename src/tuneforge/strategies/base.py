@@ -77,6 +77,16 @@ class Strategy(abc.ABC):
     def tell(self, trial: Trial) -> None:  # noqa: B027 - most strategies learn nothing
         """Learn from a finished trial (completed, failed or stopped)."""
 
+    def continues(self, config: Config) -> int | None:
+        """The earlier trial whose saved state ``config``, just asked, can start from.
+
+        A strategy that runs a configuration again on a larger resource (``hyperband``)
+        names the trial that ran it on the smaller one; the trial then gets that trial's
+        folder as ``${resume_dir}`` (``trial.resume_dir`` in Python) and may load its
+        checkpoint instead of training from scratch. ``None`` (the default): start afresh.
+        """
+        return None
+
     @property
     def n_configurations(self) -> int | None:
         """How many configurations the strategy can propose in all; ``None`` if unbounded."""

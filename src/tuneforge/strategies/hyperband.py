@@ -22,8 +22,17 @@ that early in a job the best found is not staked on a single ranking.
 The resource reaches the trial as a parameter of its configuration (``resource: epochs``
 makes every configuration hold ``epochs``), so ``${epochs}`` in a command, the
 ``TUNEFORGE_PARAM_EPOCHS`` variable or ``params["epochs"]`` in Python set it; scripts need
-no intermediate reporting. A configuration promoted to the next rung runs again, from
-scratch, as a new trial with the larger resource (scripts without checkpoints).
+no intermediate reporting. A configuration promoted to the next rung runs again as a new
+trial with the larger resource, told which trial ran it on the rung below
+(:meth:`Hyperband.continues`): that trial's folder is its ``${resume_dir}``
+(``trial.resume_dir`` in Python). A script that saves a checkpoint in its trial folder
+can load it from there and train only the rest; one that does not trains from scratch.
+
+``checkpoints: true`` says the script does so. Promotions then cost only the extra
+resource, which makes the aggressive brackets cheap, and the schedule changes with it:
+the brackets run from the second most aggressive down (s_max-1, s_max, s_max-2, ..., 0),
+with the full-resource bracket last, as measured on the same curves replayed with
+checkpoints.
 
 Promotions are synchronous within a bracket: a rung's best go on once all of its results
 are in, so they are the best of the whole rung. (ASHA's asynchronous promotions, tried
@@ -160,6 +169,7 @@ class _Run:
     config: Config
     done: bool = False
     loss: float | None = None  # None: not finished, failed, or stopped
+    number: int | None = None  # the trial that ran it, once told
 
 
 @dataclass
@@ -237,7 +247,7 @@ def _key(config: Any) -> Key:
 
 @register("hyperband")
 class Hyperband(Strategy):
-    """Hyperband with asynchronous (ASHA-style) promotions; the resource is a parameter.
+    """Hyperband whose free slots never wait for a rung; the resource is a parameter.
 
     Options:
         resource: the name of the parameter that carries the resource (``epochs``). It
@@ -246,6 +256,9 @@ class Hyperband(Strategy):
         min_resource: the smallest resource a configuration runs with.
         max_resource: the full resource; by default the static value of ``resource``.
         eta: the reduction factor: each rung keeps the best ``1/eta``.
+        checkpoints: whether the trials continue from the checkpoint of the run they
+            promote (``${resume_dir}``), so a promotion costs only the extra resource;
+            it changes the order of the brackets (see the module docstring).
 
     ``direction`` is the job's (``make_strategy`` passes it), not an option.
     """
@@ -260,8 +273,14 @@ class Hyperband(Strategy):
         max_resource: int | None = None,
         eta: int = 3,
         direction: str = "minimize",
+        checkpoints: bool = False,
     ) -> None:
         super().__init__(space, seed=seed, direction=direction)
+        if not isinstance(checkpoints, bool):
+            raise ConfigError(
+                f"strategy_options.checkpoints: must be true or false, got {checkpoints!r}."
+            )
+        self.checkpoints = checkpoints
         if not isinstance(resource, str) or not resource.strip():
             raise ConfigError(
                 f"strategy_options.resource: expected the name of the resource parameter "
@@ -301,6 +320,13 @@ class Hyperband(Strategy):
         self._runs: list[_BracketRun] = []
         self._open: list[_BracketRun] = []
         self._pending: dict[Key, deque[tuple[_BracketRun, _Run]]] = {}
+        self._continued: tuple[Key, int] | None = None  # the last ask, if a promotion
+
+    def continues(self, config: Config) -> int | None:
+        """For a promotion just asked: the trial that ran the configuration on the rung below."""
+        if self._continued is not None and self._continued[0] == _key(config):
+            return self._continued[1]
+        return None
 
     # -- ask / tell ------------------------------------------------------------------------
     def ask(self) -> Config | None:
@@ -318,6 +344,7 @@ class Hyperband(Strategy):
             bracket, run = entry
             run.done = True
             run.loss = loss
+            run.number = trial.number
             bracket.promote()
             self._open = [b for b in self._open if not b.is_closed()]
         if loss is not None:
@@ -380,10 +407,18 @@ class Hyperband(Strategy):
 
         The full-resource bracket comes second so that, early in a job, the best found is
         not all staked on the first bracket's single low-resource ranking; for ``bohb`` it
-        also runs the model's first proposals on the full resource at once.
+        also runs the model's first proposals on the full resource at once. With
+        ``checkpoints``, the second most aggressive bracket comes first, then the most
+        aggressive, then the others down to the full-resource one: a promotion costs
+        only the extra resource, so the brackets that rank many configurations are the
+        cheap ones.
         """
         order = list(range(len(self.brackets)))
-        return order[:1] + order[-1:] + order[1:-1] if len(order) > 2 else order
+        if len(order) <= 2:
+            return order
+        if self.checkpoints:
+            return [1, 0, *order[2:]]
+        return order[:1] + order[-1:] + order[1:-1]
 
     def _commit(self, action: _Action) -> None:
         while action.bracket >= len(self._runs):
@@ -400,6 +435,8 @@ class Hyperband(Strategy):
         bracket.runs[action.rung].append(run)
         full = _key(self._configuration(action))
         self._pending.setdefault(full, deque()).append((bracket, run))
+        parent = action.promoted.number if action.promoted is not None else None
+        self._continued = None if parent is None else (full, parent)
 
     def _configuration(self, action: _Action) -> Config:
         resource = self._bracket(action.bracket).rungs[action.rung].resource
@@ -475,6 +512,7 @@ class BOHB(Hyperband):
         max_resource: int | None = None,
         eta: int = 3,
         direction: str = "minimize",
+        checkpoints: bool = False,
         model: str = "forest",
         min_points: int | None = None,
         random_fraction: float = 1 / 3,
@@ -487,6 +525,7 @@ class BOHB(Hyperband):
             max_resource=max_resource,
             eta=eta,
             direction=direction,
+            checkpoints=checkpoints,
         )
         if model in ("hyperband", "bohb"):
             raise ConfigError(
