@@ -84,7 +84,7 @@ def from_pool(base: type[Hyperband], pool: Sequence[dict[str, Any]]) -> type[Hyp
     """``base`` drawing its new configurations uniformly from the pool's."""
 
     class FromPool(base):  # type: ignore[valid-type,misc]
-        def _new_configuration(self, bracket: Bracket) -> dict[str, Any]:
+        def _new_configuration(self, bracket: Bracket, number: int) -> dict[str, Any]:
             return dict(pool[int(self.rng.integers(len(pool)))]["params"])
 
     return FromPool

@@ -96,6 +96,7 @@ def test_json_records_nest_params_and_metrics(tmp_path: Path) -> None:
         "duration": 12.5,
         "reason": None,
         "trial_dir": "/out/trial-0000",
+        "continues": None,
     }
     assert second["params"] == {"lr": 0.2, "opt": "1"}  # layers absent, "1" stays text
     assert second["metrics"] == {}

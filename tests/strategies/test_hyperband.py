@@ -224,7 +224,7 @@ def scripted(xs: list[float], **options: object) -> Hyperband:
     values = iter(xs)
 
     class Scripted(Hyperband):
-        def _new_configuration(self, bracket: object) -> Config:
+        def _new_configuration(self, bracket: object, number: int) -> Config:
             return {"x": next(values)}
 
     return Scripted(SPACE, seed=0, resource=RESOURCE, max_resource=9, eta=3, **options)  # type: ignore[arg-type]
@@ -406,6 +406,20 @@ def test_bohb_draws_what_hyperband_draws_until_its_model_has_data(
     modelled = list(run_sequentially(recording_bohb(seed=5, min_points=3), 14))
     assert [t.params for t in modelled] == [t.params for t in plain]
     assert recording.instances == []
+
+
+def test_bohb_draws_its_whole_first_bracket_at_random(recording: type[Recording]) -> None:
+    """With checkpoints the first bracket starts above the smallest resource, and its
+    results come in while it still draws: the model waits for the next bracket anyway."""
+    space = SearchSpace({"x": Float(0.0, 1.0)})
+    options = {"resource": RESOURCE, "max_resource": 27, "eta": 3, "checkpoints": True}
+    plain = Hyperband(space, seed=2, **options)  # type: ignore[arg-type]
+    first = sum(r.n_configurations for r in plain.brackets[1].rungs)  # 12 x 3, 4 x 9, 2 x 27
+    expected = [t.params for t in run_sequentially(plain, first)]
+    modelled = recording_bohb(seed=2, min_points=3, max_resource=27, checkpoints=True)
+    assert [t.params for t in run_sequentially(modelled, first)] == expected
+    assert recording.instances == []
+    assert modelled.ask() == {"x": 0.123, RESOURCE: 1}  # the second bracket's first draw
 
 
 def test_bohb_models_the_largest_resource_with_enough_results(recording: type[Recording]) -> None:

@@ -46,8 +46,8 @@ instead of at random: another strategy (``model: forest`` or ``bayesian``) told 
 results of the largest resource that has at least ``min_points`` completed runs, never
 the smallest resource (its values rank configurations by how fast they learn, not how
 well they end); a ``random_fraction`` of the new configurations stays random, which keeps
-the search from trusting a poor model forever. Until the model has data, ``bohb`` draws
-exactly what ``hyperband`` draws with the same seed.
+the search from trusting a poor model forever. In its first bracket, and until the model
+has data, ``bohb`` draws exactly what ``hyperband`` draws with the same seed.
 
 Example:
     >>> from tuneforge.space import SearchSpace, Float
@@ -393,9 +393,10 @@ class Hyperband(Strategy):
                 rung, run = bracket.waiting[0]
                 return _Action(bracket.number, rung, run.config, promoted=run)
             if bracket.has_room(0):
-                return _Action(bracket.number, 0, self._new_configuration(bracket.bracket))
+                configuration = self._new_configuration(bracket.bracket, bracket.number)
+                return _Action(bracket.number, 0, configuration)
         number = len(self._runs)
-        return _Action(number, 0, self._new_configuration(self._bracket(number)))
+        return _Action(number, 0, self._new_configuration(self._bracket(number), number))
 
     def _bracket(self, number: int) -> Bracket:
         order = self._bracket_order()
@@ -467,8 +468,9 @@ class Hyperband(Strategy):
         return _Action(number, 0, config)  # a resource off the schedule: a new run anyway
 
     # -- hooks for the model-based variant -------------------------------------------------
-    def _new_configuration(self, bracket: Bracket) -> Config:
-        """A configuration for the first rung of ``bracket``; Hyperband draws at random."""
+    def _new_configuration(self, bracket: Bracket, number: int) -> Config:
+        """A configuration for the first rung of ``bracket``, the job's ``number``-th
+        bracket (from 0); Hyperband draws at random."""
         return self.space.sample(self.rng)
 
     def _observed(self, trial: Trial, loss: float) -> None:
@@ -566,10 +568,13 @@ class BOHB(Hyperband):
         as_loss = replace(trial, params=config, value=loss, state=TrialState.COMPLETED)
         self._results.setdefault(self.resource_of(trial), []).append(as_loss)
 
-    def _new_configuration(self, bracket: Bracket) -> Config:
+    def _new_configuration(self, bracket: Bracket, number: int) -> Config:
         level = self.model_resource
-        if level is None:
-            return self.space.sample(self.rng)  # as Hyperband: the same seed, the same draws
+        if level is None or number == 0:
+            # As Hyperband: the same seed, the same draws. The first bracket's results come
+            # in while it still draws, and a model of its first few low-resource values
+            # picked fast starters that did not end best.
+            return self.space.sample(self.rng)
         if self.rng.random() < self.random_fraction:
             return self.space.sample(self.rng)
         # A fresh model per configuration: the runs it proposes finish on other resources
