@@ -14,8 +14,11 @@ import pytest
 import yaml
 
 from tuneforge.jobfile import load_job_file
+from tuneforge.sharing import SharedJob
+from tuneforge.space import Float, SearchSpace
 from tuneforge.storage import JobState, Storage
 from tuneforge.storage.claims import claim_rerun, claim_trial
+from tuneforge.strategies import make_strategy
 from tuneforge.trial import TrialState
 
 N_CONTROLLERS = 4
@@ -161,4 +164,48 @@ def test_a_lost_claim_names_the_position_the_others_reached(tmp_path: Path) -> N
     assert claim_rerun(storage, "j", 0) is True
     assert claim_rerun(storage, "j", 0) is False  # already taken by the first claim
     assert storage.get_trial("j", 0).state is TrialState.PENDING
+    storage.close()
+
+
+def test_a_shared_promotion_names_the_trial_it_continues(tmp_path: Path) -> None:
+    """A controller sharing a hyperband job claims promotions with the trial they continue,
+    in storage and in what it hands to make_work; an interrupted one keeps it on rerun."""
+    storage = Storage(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    storage.create_job(
+        "hb",
+        document={},
+        base_dir=".",
+        objective="loss",
+        direction="minimize",
+        strategy="hyperband",
+        max_trials=5,
+        output_dir=None,
+    )
+    space = SearchSpace({"x": Float(0.0, 1.0)})
+    strategy = make_strategy(
+        "hyperband", space, seed=0, options={"resource": "r", "max_resource": 3, "eta": 3}
+    )
+    shared = SharedJob(storage, "hb", strategy, [], max_trials=5)
+    claimed = []
+    for _ in range(5):  # 3 x 1, then the best 2 on 3
+        trial = shared.next()
+        assert trial is not None
+        claimed.append(trial)
+        storage.start_trial("hb", trial.number, trial_dir=None, pid=None, time=time.time())
+        value = float(trial.params["x"]) + 1 / int(trial.params["r"])
+        state = TrialState.COMPLETED if trial.number < 4 else TrialState.INTERRUPTED
+        storage.finish_trial(
+            "hb", trial.number, state=state, value=value, log_tail=None, reason=None,
+            time=time.time(),
+        )  # fmt: skip
+        shared.sync()
+    assert [t.continues is not None for t in claimed] == [False] * 3 + [True] * 2
+    for trial in claimed[3:]:
+        assert trial.continues is not None
+        parent = storage.get_trial("hb", trial.continues)
+        assert dict(parent.params) == {**trial.params, "r": 1}
+        assert storage.get_trial("hb", trial.number).continues == trial.continues
+    # The last promotion was interrupted: the next controller reruns it from the same trial.
+    rerun = SharedJob(storage, "hb", strategy, storage.trials("hb"), max_trials=5).next()
+    assert rerun is not None and (rerun.number, rerun.continues) == (4, claimed[4].continues)
     storage.close()
