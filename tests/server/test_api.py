@@ -151,7 +151,7 @@ def _mixed_storage() -> Storage:
             log_tail=None,
             time=102.0 + number,
         )
-    storage.create_trial("mixed", {"a": 0.9})  # still pending
+    storage.create_trial("mixed", {"a": 0.9}, continues=4)  # still pending; continues #4
     return storage
 
 
@@ -243,6 +243,18 @@ def test_trial_detail_has_parameters_metrics_and_timings(finished_client: TestCl
     assert set(trial["metrics"]) == {"loss", "acc"}
     assert trial["finished_at"] > trial["started_at"]
     assert trial["log_size"] > 0 and trial["trial_dir"].endswith("trial-0002")
+    assert trial["continues"] is None
+
+
+def test_a_trial_names_the_trial_it_continues() -> None:
+    """A trial that starts from another's checkpoint says which, in the list and alone."""
+    client = make_client(_mixed_storage())
+    listed = client.get("/api/jobs/mixed/trials").json()
+    trials = listed["trials"] if isinstance(listed, dict) else listed
+    assert {t["number"]: t["continues"] for t in trials} == {
+        0: None, 1: None, 2: None, 3: None, 4: None, 5: 4,
+    }  # fmt: skip
+    assert client.get("/api/jobs/mixed/trials/5").json()["continues"] == 4
 
 
 def test_metric_series_has_each_step(finished_client: TestClient) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.server.conftest import TOKEN, RealJob, RunningJob, start_server
-from tuneforge.storage import JobState
+from tuneforge.storage import JobState, Storage
 from tuneforge.trial import TrialState
 
 CHROMIUM_ARGS = [
@@ -190,3 +190,38 @@ def test_without_the_token_a_stop_click_explains_how_to_get_it(
         assert storage.get_job("live").state is JobState.RUNNING
     finally:
         server.stop()
+
+
+def test_a_trial_page_names_the_trial_it_continues(page: Any, tmp_path: Any) -> None:
+    """A promotion that started from another trial's checkpoint says which on its page."""
+    from playwright.sync_api import expect
+
+    storage = Storage(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    storage.create_job(
+        "promoted",
+        document={"parameters": {"x": {"type": "float", "low": 0, "high": 1}}},
+        base_dir=".",
+        objective="loss",
+        direction="minimize",
+        strategy="hyperband",
+        max_trials=2,
+        output_dir=None,
+    )
+    for number, (epochs, continues) in enumerate([(3, None), (9, 0)]):
+        storage.create_trial("promoted", {"x": 0.5, "epochs": epochs}, continues=continues)
+        storage.start_trial("promoted", number, trial_dir=None, pid=None, time=100.0 + number)
+        storage.finish_trial(
+            "promoted", number, state=TrialState.COMPLETED, value=0.3, reason=None,
+            log_tail=None, time=101.0 + number,
+        )  # fmt: skip
+    server = start_server(storage)
+    try:
+        page.goto(f"{server.url}/jobs/promoted/trials/1?token={TOKEN}")
+        expect(page.locator("#trial-state")).to_have_text("completed")
+        expect(page.locator("#timings")).to_contain_text("continuestrial 0")
+        page.goto(f"{server.url}/jobs/promoted/trials/0")
+        expect(page.locator("#trial-state")).to_have_text("completed")
+        expect(page.locator("#timings")).not_to_contain_text("continues")
+    finally:
+        server.stop()
+        storage.close()

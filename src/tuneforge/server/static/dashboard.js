@@ -496,6 +496,7 @@
         ["finished", fmtTime(t.finished_at)],
         ["duration", fmtDuration(t.duration)],
         ["origin", t.origin],
+        ["continues", t.continues === null || t.continues === undefined ? "" : "trial " + t.continues],
         ["folder", t.trial_dir || ""],
       ];
       for (const row of rows) {
