@@ -18,9 +18,9 @@ from tests.e2e.conftest import Cli, MakeJob
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "digits-mlp"
 
 
-def digits_job(make_job: MakeJob, name: str, **fields: Any) -> Path:
-    """The example's job file, run from the example folder, with ``fields`` overriding it."""
-    document = yaml.safe_load((EXAMPLE / "job.yaml").read_text())
+def digits_job(make_job: MakeJob, name: str, example: str = "job.yaml", **fields: Any) -> Path:
+    """An example's job file, run from the example folder, with ``fields`` overriding it."""
+    document = yaml.safe_load((EXAMPLE / example).read_text())
     command = document["command"]
     assert command.startswith("python train.py ")
     document.update(
@@ -117,6 +117,31 @@ def test_hyperband_promotions_continue_from_the_checkpoint_of_the_rung_below(
     assert {t["continues"] for t in promoted} == {t["number"] for t in on_nine[:2]}
     header = cli("trials", "digits-checkpoints").output.split("┡")[0]
     assert "continues" in header
+
+
+def test_the_hyperband_example_continues_its_promotions(make_job: MakeJob, cli: Cli) -> None:
+    """examples/digits-mlp/hyperband.yaml, first bracket (12 x 3 -> 4 x 9 -> 2 x 27): every
+    promotion resumes from its run on fewer epochs and trains only the epochs it adds."""
+    job = digits_job(
+        make_job,
+        "digits-hyperband-example",
+        "hyperband.yaml",
+        limits={"max_trials": 18, "max_parallel": 1, "trial_timeout": "60s"},
+    )
+    result = cli("run", str(job))
+    assert result.exit_code == 0, result.output
+    trials = cli.json("trials", "digits-hyperband-example", "--format", "json")
+    assert Counter(t["params"]["epochs"] for t in trials) == Counter({3: 12, 9: 4, 27: 2})
+    by_number = {t["number"]: t for t in trials}
+    assert sum(t["continues"] is not None for t in trials) == 6
+    for trial in trials:
+        log = cli("logs", "digits-hyperband-example", str(trial["number"])).output
+        epochs = [int(e) for e in re.findall(r"epoch=(\d+) ", log)]
+        if trial["continues"] is None:
+            assert trial["params"]["epochs"] == 3 and epochs == [1, 2, 3]
+        else:
+            done = by_number[trial["continues"]]["params"]["epochs"]
+            assert epochs == list(range(done + 1, trial["params"]["epochs"] + 1))
 
 
 CHILD_SCRIPT = textwrap.dedent(
