@@ -200,7 +200,7 @@ def test_hyperband_promotions_continue_from_the_checkpoint_of_the_rung_below(
         if trial.resume_dir is not None:
             saved = json.loads((trial.resume_dir / "checkpoint.json").read_text())
             done, position = saved["epochs"], saved["position"]
-        for _ in range(done, params["epochs"]):  # one "epoch": a step towards a
+        for _ in range(done, params["epochs"]):  # one "epoch": halfway to params["a"]
             position += (params["a"] - position) / 2
         trained.append(params["epochs"] - done)
         (trial.dir / "checkpoint.json").write_text(
