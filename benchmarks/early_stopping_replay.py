@@ -42,7 +42,7 @@ import numpy as np  # noqa: E402
 from early_stopping import digits, make_model, score, tuneforge_space  # noqa: E402
 
 from tuneforge.space import SearchSpace  # noqa: E402
-from tuneforge.strategies.hyperband import Bracket, Hyperband, hyperband_brackets  # noqa: E402
+from tuneforge.strategies.hyperband import Hyperband, hyperband_brackets  # noqa: E402
 from tuneforge.trial import Trial, TrialState  # noqa: E402
 
 MAX_EPOCHS = 81
@@ -84,7 +84,7 @@ def from_pool(base: type[Hyperband], pool: Sequence[dict[str, Any]]) -> type[Hyp
     """``base`` drawing its new configurations uniformly from the pool's."""
 
     class FromPool(base):  # type: ignore[valid-type,misc]
-        def _new_configuration(self, bracket: Bracket, number: int) -> dict[str, Any]:
+        def _new_configuration(self, number: int) -> dict[str, Any]:
             return dict(pool[int(self.rng.integers(len(pool)))]["params"])
 
     return FromPool

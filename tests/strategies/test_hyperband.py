@@ -224,7 +224,7 @@ def scripted(xs: list[float], **options: object) -> Hyperband:
     values = iter(xs)
 
     class Scripted(Hyperband):
-        def _new_configuration(self, bracket: object, number: int) -> Config:
+        def _new_configuration(self, number: int) -> Config:
             return {"x": next(values)}
 
     return Scripted(SPACE, seed=0, resource=RESOURCE, max_resource=9, eta=3, **options)  # type: ignore[arg-type]

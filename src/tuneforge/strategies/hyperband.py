@@ -393,10 +393,9 @@ class Hyperband(Strategy):
                 rung, run = bracket.waiting[0]
                 return _Action(bracket.number, rung, run.config, promoted=run)
             if bracket.has_room(0):
-                configuration = self._new_configuration(bracket.bracket, bracket.number)
-                return _Action(bracket.number, 0, configuration)
+                return _Action(bracket.number, 0, self._new_configuration(bracket.number))
         number = len(self._runs)
-        return _Action(number, 0, self._new_configuration(self._bracket(number), number))
+        return _Action(number, 0, self._new_configuration(number))
 
     def _bracket(self, number: int) -> Bracket:
         order = self._bracket_order()
@@ -468,9 +467,9 @@ class Hyperband(Strategy):
         return _Action(number, 0, config)  # a resource off the schedule: a new run anyway
 
     # -- hooks for the model-based variant -------------------------------------------------
-    def _new_configuration(self, bracket: Bracket, number: int) -> Config:
-        """A configuration for the first rung of ``bracket``, the job's ``number``-th
-        bracket (from 0); Hyperband draws at random."""
+    def _new_configuration(self, number: int) -> Config:
+        """A configuration for the first rung of the job's ``number``-th bracket (from 0);
+        Hyperband draws at random."""
         return self.space.sample(self.rng)
 
     def _observed(self, trial: Trial, loss: float) -> None:
@@ -568,7 +567,7 @@ class BOHB(Hyperband):
         as_loss = replace(trial, params=config, value=loss, state=TrialState.COMPLETED)
         self._results.setdefault(self.resource_of(trial), []).append(as_loss)
 
-    def _new_configuration(self, bracket: Bracket, number: int) -> Config:
+    def _new_configuration(self, number: int) -> Config:
         level = self.model_resource
         if level is None or number == 0:
             # As Hyperband: the same seed, the same draws. The first bracket's results come
