@@ -152,6 +152,20 @@ def _shared_job(tmp_path: Path) -> Storage:
     return storage
 
 
+def _controller(storage: Storage, make_work: Any, **settings: Any) -> Controller:
+    """A controller of the shared job over ``make_work``, random strategy, fast polls."""
+    return Controller(
+        storage=storage,
+        job_name="shared",
+        strategy=make_strategy("random", SPACE, seed=0),
+        executor=LocalExecutor(),
+        make_work=make_work,
+        direction="minimize",
+        poll_interval=0.01,
+        **settings,
+    )
+
+
 def _resume(storage: Storage) -> Controller:
     def make_work(number: int, params: Any, continues: Any = None) -> Any:
         def work(emit: Any, stop: Any) -> Any:
@@ -161,16 +175,7 @@ def _resume(storage: Storage) -> Controller:
 
         return work
 
-    return Controller(
-        storage=storage,
-        job_name="shared",
-        strategy=make_strategy("random", SPACE, seed=0),
-        executor=LocalExecutor(),
-        make_work=make_work,
-        direction="minimize",
-        max_trials=3,
-        poll_interval=0.01,
-    )
+    return _controller(storage, make_work, max_trials=3)
 
 
 def test_resume_refuses_a_job_that_live_controllers_share(tmp_path: Path) -> None:
@@ -218,18 +223,7 @@ def test_a_controller_found_dead_while_stalled_stops_without_recording(tmp_path:
 
         return work
 
-    controller = Controller(
-        storage=storage,
-        job_name="shared",
-        strategy=make_strategy("random", SPACE, seed=0),
-        executor=LocalExecutor(),
-        make_work=make_work,
-        direction="minimize",
-        max_trials=1,
-        poll_interval=0.01,
-        heartbeat_interval=0.05,
-        shared=True,
-    )
+    controller = _controller(storage, make_work, max_trials=1, heartbeat_interval=0.05, shared=True)
     errors: list[BaseException] = []
 
     def run() -> None:
