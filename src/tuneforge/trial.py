@@ -13,6 +13,55 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+class Direction(enum.StrEnum):
+    """Which way the objective improves; the one place that compares two values.
+
+    >>> Direction.MAXIMIZE.is_better(0.9, 0.8)
+    True
+    >>> Direction.parse("minimise")
+    Traceback (most recent call last):
+    ...
+    ValueError: direction: expected 'minimize' or 'maximize', got 'minimise'.
+    """
+
+    MINIMIZE = "minimize"
+    MAXIMIZE = "maximize"
+
+    def is_better(self, value: float, than: float) -> bool:
+        """Whether ``value`` is strictly better than ``than``."""
+        return value > than if self is Direction.MAXIMIZE else value < than
+
+    @property
+    def sign(self) -> float:
+        """``+1`` to minimize, ``-1`` to maximize: multiply to turn any objective into a loss."""
+        return -1.0 if self is Direction.MAXIMIZE else 1.0
+
+    @classmethod
+    def parse(cls, value: object, field: str = "direction") -> Direction:
+        """Read a direction, or raise ``ValueError`` naming ``field``, the value and the choices."""
+        try:
+            return cls(value)
+        except ValueError:
+            raise ValueError(
+                f"{field}: expected 'minimize' or 'maximize', got {value!r}."
+            ) from None
+
+
+class TrialOrigin(enum.StrEnum):
+    """Where a trial's configuration came from."""
+
+    STRATEGY = "strategy"  # asked of the job's strategy
+    ENQUEUED = "enqueued"  # given by the user (``enqueue:``), run before the strategy's
+    WARM_START = "warm_start"  # a trial of an earlier job, shown to the strategy only
+
+
+class OnInterrupt(enum.StrEnum):
+    """What a resume does with trials a controller left unfinished (killed, Ctrl-C)."""
+
+    RERUN = "rerun"  # run them again under their numbers
+    MARK = "mark"  # leave them interrupted, counted toward ``max_trials``
+
+
 class TrialState(enum.Enum):
     """Where a trial is in its life.
 

@@ -177,6 +177,14 @@ def test_create_job_twice_raises_job_exists(storage: Storage) -> None:
     )
 
 
+def test_create_job_with_exist_ok_returns_the_job_already_there(storage: Storage) -> None:
+    """exist_ok=True joins the job another controller created: its record, unchanged."""
+    first = add_job(storage, strategy="random")
+    again = add_job(storage, strategy="grid", exist_ok=True)
+    assert again == first
+    assert [job.name for job in storage.list_jobs()] == ["job"]
+
+
 def test_get_job_unknown_lists_the_known_jobs(storage: Storage) -> None:
     """An unknown name names the storage and lists the jobs it does have."""
     add_job(storage, "a")

@@ -270,12 +270,20 @@ class Storage:
         strategy: str,
         max_trials: int | None,
         output_dir: str | None,
+        exist_ok: bool = False,
     ) -> JobRecord:
-        """Record a new job in state RUNNING; ``JobExistsError`` if the name is taken."""
+        """Record a new job in state RUNNING; ``JobExistsError`` if the name is taken.
+
+        ``exist_ok=True`` returns the existing job instead (several controllers starting
+        one shared job at once: whichever creates it first wins, the others join it).
+        """
         safe_document: dict[str, Any] = _json_document(dict(document))
 
         def create(session: Session) -> JobRecord:
-            if session.scalar(select(JobRow.id).where(JobRow.name == name)) is not None:
+            existing = session.scalar(select(JobRow).where(JobRow.name == name))
+            if existing is not None and exist_ok:
+                return _job_record(existing)
+            if existing is not None:
                 raise JobExistsError(
                     f"a job named {name!r} already exists in {self._shown}; "
                     "use --resume to continue it, or choose another name."
