@@ -39,12 +39,9 @@ class Direction(enum.StrEnum):
     @classmethod
     def parse(cls, value: object, field: str = "direction") -> Direction:
         """Read a direction, or raise ``ValueError`` naming ``field``, the value and the choices."""
-        try:
+        if isinstance(value, str) and value in cls._value2member_map_:
             return cls(value)
-        except ValueError:
-            raise ValueError(
-                f"{field}: expected 'minimize' or 'maximize', got {value!r}."
-            ) from None
+        raise ValueError(f"{field}: expected 'minimize' or 'maximize', got {value!r}.")
 
 
 class TrialOrigin(enum.StrEnum):
