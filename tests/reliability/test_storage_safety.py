@@ -25,8 +25,7 @@ from tuneforge.events import MetricObserved, StopSignal, TrialOutcome, TrialStar
 from tuneforge.executors.base import Emit, Work
 from tuneforge.executors.local import LocalExecutor
 from tuneforge.space import Float, SearchSpace
-from tuneforge.storage import JobState, Storage
-from tuneforge.storage import sql as storage_sql
+from tuneforge.storage import JobState, Storage, StorageSession
 from tuneforge.strategies import make_strategy
 from tuneforge.trial import Observation, TrialState
 
@@ -188,11 +187,11 @@ def test_a_full_disk_stops_the_job_cleanly_and_resume_finishes_it(tmp_path: Path
     with sqlite3.connect(path) as connection:
         pages = connection.execute("PRAGMA page_count").fetchone()[0]
 
-    @sa.event.listens_for(storage._engine, "connect")
+    @sa.event.listens_for(storage._database.engine, "connect")
     def _limit(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.execute(f"PRAGMA max_page_count = {pages + 3}")
 
-    storage._engine.dispose()  # new connections get the limit
+    storage._database.engine.dispose()  # new connections get the limit
     with pytest.raises(StorageError) as caught:
         _controller(storage, 40).run()
     message = str(caught.value)
@@ -224,16 +223,14 @@ def test_a_write_failing_mid_transaction_leaves_the_trial_as_it_was(
     storage = _new_job(f"sqlite:///{tmp_path / 'tuneforge.db'}")
     number = storage.create_trial("job", {"x": 0.5})
     storage.start_trial("job", number, trial_dir=None, pid=None, time=1.0)
-    original = storage_sql.Storage._record
+    original = StorageSession.record_event
 
-    def failing(
-        self: Storage, session: Any, job: Any, trial: Any, kind: str, *a: Any, **k: Any
-    ) -> None:
+    def failing(self: StorageSession, job: Any, trial: Any, kind: Any, *a: Any, **k: Any) -> None:
         if kind == "trial_finished":
             raise OperationalError("INSERT INTO events", {}, Exception("disk I/O error"))
-        original(self, session, job, trial, kind, *a, **k)
+        original(self, job, trial, kind, *a, **k)
 
-    monkeypatch.setattr(storage_sql.Storage, "_record", failing)
+    monkeypatch.setattr(StorageSession, "record_event", failing)
     with pytest.raises(StorageError, match="could not finish a trial .*: disk I/O error"):
         storage.finish_trial(
             "job",

@@ -27,7 +27,7 @@ BACKENDS = ["sqlite", "postgresql"]
 
 #: The tables of schema version 1 as tuneforge 0.1 created them; ``{serial}`` is the
 #: dialect's auto-incrementing integer.
-V1_DDL = """
+V1_TABLES = """
 CREATE TABLE jobs (
     id {serial} NOT NULL, name VARCHAR(255) NOT NULL, state VARCHAR(16) NOT NULL,
     document JSON NOT NULL, base_dir TEXT NOT NULL, objective TEXT NOT NULL,
@@ -62,6 +62,10 @@ CREATE TABLE trial_params (
     PRIMARY KEY (trial_id, name), FOREIGN KEY(trial_id) REFERENCES trials (id) ON DELETE CASCADE
 );
 INSERT INTO meta ("key", value) VALUES ('schema_version', '1');
+"""
+
+#: A finished job with one trial, written with the columns every schema version has.
+OLD_JOB = """
 INSERT INTO jobs (name, state, document, base_dir, objective, direction, strategy,
     max_trials, output_dir, created_at, stop_requested)
     VALUES ('old', 'completed', '{{"name": "old"}}', '.', 'loss', 'minimize', 'random', 2,
@@ -72,6 +76,8 @@ INSERT INTO trials (job_id, number, state, value, created_at, started_at, finish
 INSERT INTO trial_params (trial_id, name, value) VALUES (1, 'x', '0.5');
 INSERT INTO metric_values (trial_id, metric, step, value, time) VALUES (1, 'loss', 0, 0.25, 102.0);
 """
+
+V1_DDL = V1_TABLES + OLD_JOB
 
 #: What schema version 2 added, as tuneforge 0.1 (before Alembic) applied it.
 V2_DDL = """
@@ -178,15 +184,43 @@ def test_a_version_2_database_from_before_alembic_is_upgraded(database_url: str)
     assert_at_head(database_url)
 
 
-def test_the_migrations_from_nothing_give_the_models(database_url: str) -> None:
-    """Every revision from an empty database up to head builds exactly the models' schema."""
-    engine = _engine(database_url)
+def migrate(url: str, revision: str) -> None:
+    """Run the migrations on ``url`` up to ``revision``, as Alembic's command line would."""
+    engine = _engine(url)
     with engine.begin() as connection:
         config = Config()
         config.set_main_option("script_location", LOCATION)
         config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        command.upgrade(config, revision)
     engine.dispose()
+
+
+def test_the_migrations_from_nothing_give_the_models(database_url: str) -> None:
+    """Every revision from an empty database up to head builds exactly the models' schema."""
+    migrate(database_url, "head")
+    assert_at_head(database_url)
+
+
+def test_a_version_4_database_is_upgraded_and_its_jobs_have_no_space(database_url: str) -> None:
+    """A database from before jobs kept their space upgrades; its jobs read back no space."""
+    migrate(database_url, "0004")
+    run_sql(database_url, OLD_JOB)
+    space = {"x": {"type": "float", "low": 0.0, "high": 1.0, "log": False}}
+    with Storage(database_url) as storage:
+        assert_old_job_kept(storage)
+        assert storage.get_job("old").space is None
+        storage.create_job(
+            "new",
+            document={},
+            base_dir=".",
+            objective="loss",
+            direction="minimize",
+            strategy="random",
+            max_trials=1,
+            output_dir=None,
+            space=space,
+        )
+        assert storage.get_job("new").space == space
     assert_at_head(database_url)
 
 

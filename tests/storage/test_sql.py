@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import tuneforge.storage.sql as sql
+import tuneforge.storage.engine as storage_engine
 from tuneforge.errors import ConfigError, JobExistsError, NotFoundError, StorageError
 from tuneforge.storage import (
     SCHEMA_VERSION,
@@ -226,6 +226,37 @@ def test_job_document_that_is_not_json_is_refused(storage: Storage) -> None:
     """A document holding an object gives a StorageError naming where it is."""
     with pytest.raises(StorageError, match=r"document\.bad is a object"):
         add_job(storage, document={"bad": object()})
+    assert storage.list_jobs() == []
+
+
+def test_job_space_round_trips_as_json_data(storage: Storage) -> None:
+    """The job's space is stored as its own record and read back as the same mapping."""
+    space = {
+        "parameters": {
+            "lr": {"type": "float", "low": 1e-05, "high": 0.1, "log": True},
+            "act": {"type": "categorical", "values": ["relu", "tanh"]},
+        },
+        "conditions": [{"parameter": "act", "when": {"lr": {"gt": 0.01}}}],
+        "static": {"epochs": 3, "bound": math.inf},
+    }
+    record = add_job(storage, space=space)
+    expected = {**space, "static": {"epochs": 3, "bound": "Infinity"}}
+    assert record.space == expected
+    assert storage.get_job("job").space == expected
+    assert [job.space for job in storage.list_jobs()] == [expected]
+
+
+def test_job_space_is_none_when_not_given(storage: Storage) -> None:
+    """A job created without a space has none; an empty space is kept as empty."""
+    assert add_job(storage, "plain").space is None
+    assert storage.get_job("plain").space is None
+    assert add_job(storage, "empty", space={}).space == {}
+
+
+def test_job_space_that_is_not_json_is_refused(storage: Storage) -> None:
+    """A space holding an object gives a StorageError naming the space and where it is."""
+    with pytest.raises(StorageError, match=r"cannot store the job's space: space\.lr is a object"):
+        add_job(storage, space={"lr": object()})
     assert storage.list_jobs() == []
 
 
@@ -824,7 +855,7 @@ def test_locked_database_is_retried_then_reported(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A write that stays locked is retried, then reported; a brief lock is waited out."""
-    monkeypatch.setattr(sql, "BUSY_TIMEOUT_S", 0.05)
+    monkeypatch.setattr(storage_engine, "BUSY_TIMEOUT_S", 0.05)
     path = tmp_path / "t.db"
     storage = Storage(f"sqlite:///{path}")
     add_job(storage)

@@ -14,8 +14,10 @@ PostgreSQL), the job still has exactly ``position`` trials of that origin and fe
 catches its strategy up (see :mod:`tuneforge.sharing`) and asks again. :func:`claim_rerun`
 lets exactly one controller re-run an INTERRUPTED trial.
 
-These functions use ``Storage``'s own transaction helpers: they belong to storage, in a
-module of their own while ``Storage.create_trial`` has no ``position``/``max_trials``.
+These functions are written with storage's transaction API
+(:meth:`Storage.transaction <tuneforge.storage.session.StorageBase.transaction>`) and
+create the trial with :func:`tuneforge.storage.trials.insert_trials`, like
+``Storage.create_trials``.
 
 Example:
     >>> from tuneforge.storage import Storage
@@ -37,10 +39,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
-from tuneforge.storage.models import TrialParamRow, TrialRow
-from tuneforge.storage.sql import Storage, _dump_param
+from tuneforge.storage.models import TrialRow
+from tuneforge.storage.records import NewTrial
+from tuneforge.storage.session import StorageSession
+from tuneforge.storage.sql import Storage
+from tuneforge.storage.trials import insert_trials
 from tuneforge.trial import TrialState
 
 __all__ = ["Claim", "claim_rerun", "claim_trial"]
@@ -77,11 +81,11 @@ def claim_trial(
     ``owner`` is the id of the claiming controller (see :mod:`tuneforge.storage.controllers`);
     ``continues`` the earlier trial whose saved state the new one starts from.
     """
-    encoded = {key: _dump_param(key, value) for key, value in params.items()}
+    new = NewTrial(params, origin, continues)
 
-    def claim(session: Session) -> Claim:
-        job = storage._job(session, name, for_update=True)
-        total, same, last = session.execute(
+    def claim(tx: StorageSession) -> Claim:
+        job = tx.job(name, for_update=True)
+        total, same, last = tx.session.execute(
             select(
                 func.count(TrialRow.id),
                 func.coalesce(func.sum(sa.case((TrialRow.origin == origin, 1), else_=0)), 0),
@@ -92,33 +96,11 @@ def claim_trial(
             return Claim(None, int(same), full=True)
         if same != position:
             return Claim(None, int(same))
-        number = 0 if last is None else int(last) + 1
-        row = TrialRow(
-            job_id=job.id,
-            number=number,
-            state=TrialState.PENDING,
-            created_at=storage._clock(),
-            stop_requested=False,
-            origin=origin,
-            owner=owner,
-            continues=continues,
-        )
-        session.add(row)
-        session.flush()
-        session.add_all(
-            TrialParamRow(trial_id=row.id, name=key, value=text) for key, text in encoded.items()
-        )
-        shown = ", ".join(f"{key}={value!r}" for key, value in params.items())
-        storage._record(
-            session,
-            job,
-            row,
-            "trial_created",
-            f"trial {number} created ({origin} #{position}): {shown or 'no parameters'}",
-        )
+        first = 0 if last is None else int(last) + 1
+        [number] = insert_trials(tx, job, [new], owner=owner, first=first, position=position)
         return Claim(number, position + 1)
 
-    return storage._run("claim a trial", claim, write=True, retry_on=(IntegrityError,))
+    return storage.transaction("claim a trial", claim, write=True, retry_on=(IntegrityError,))
 
 
 def claim_rerun(storage: Storage, name: str, number: int, *, owner: str | None = None) -> bool:
@@ -128,9 +110,9 @@ def claim_rerun(storage: Storage, name: str, number: int, *, owner: str | None =
     owned by ``owner``.
     """
 
-    def claim(session: Session) -> bool:
-        job = storage._job(session, name)
-        result = session.execute(
+    def claim(tx: StorageSession) -> bool:
+        job = tx.job(name)
+        result = tx.session.execute(
             sa.update(TrialRow)
             .where(
                 TrialRow.job_id == job.id,
@@ -141,7 +123,7 @@ def claim_rerun(storage: Storage, name: str, number: int, *, owner: str | None =
         )
         return bool(getattr(result, "rowcount", 0) == 1)
 
-    if not storage._run("claim an interrupted trial", claim, write=True):
+    if not storage.transaction("claim an interrupted trial", claim, write=True):
         return False
     storage.reset_trial(name, number)
     return True

@@ -15,8 +15,9 @@ controller noticing the same death at once waits for the lock and then finds not
 to do, so each trial is recovered exactly once; the job's ``on_interrupt`` then decides
 whether one controller re-runs it (``claims.claim_rerun``) or it stays INTERRUPTED.
 
-Like :mod:`tuneforge.storage.claims`, these functions use ``Storage``'s own transaction
-helpers.
+Like :mod:`tuneforge.storage.claims`, these functions are written with storage's
+transaction API (:mod:`tuneforge.storage.session`); a dead controller's trials end with
+:func:`tuneforge.storage.trials.apply_write`, as every trial's state change does.
 
 Example:
     >>> from tuneforge.storage import ControllerLease, Storage
@@ -38,11 +39,12 @@ from collections.abc import Callable, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from tuneforge.storage.models import ControllerRow, JobRow, TrialRow
-from tuneforge.storage.sql import ControllerLease, Storage
-from tuneforge.storage.sql import _lease as sql_lease
+from tuneforge.storage.records import ControllerLease, EventKind, job_lease, sharing_lease
+from tuneforge.storage.session import StorageSession
+from tuneforge.storage.sql import Storage
+from tuneforge.storage.trials import apply_write
 from tuneforge.storage.writes import FinishTrial
 from tuneforge.trial import Trial, TrialState
 
@@ -54,70 +56,68 @@ _ACTIVE = (TrialState.PENDING, TrialState.RUNNING)
 def join_job(storage: Storage, name: str, lease: ControllerLease) -> None:
     """Register ``lease`` as one of the job's sharing controllers, heartbeat now."""
 
-    def join(session: Session) -> None:
-        job = storage._job(session, name)
-        session.add(
+    def join(tx: StorageSession) -> None:
+        job = tx.job(name)
+        tx.session.add(
             ControllerRow(
                 id=lease.id,
                 job_id=job.id,
                 host=lease.host,
                 pid=lease.pid,
                 start=lease.start,
-                heartbeat_at=storage._clock(),
+                heartbeat_at=tx.now(),
             )
         )
-        storage._record(
-            session, job, None, "controller_joined", f"controller {lease.describe()} joins"
+        tx.record_event(
+            job, None, EventKind.CONTROLLER_JOINED, f"controller {lease.describe()} joins"
         )
 
-    storage._run("join a job", join, write=True)
+    storage.transaction("join a job", join, write=True)
 
 
 def heartbeat(storage: Storage, name: str, controller_id: str) -> bool:
     """Refresh the controller's heartbeat; ``False`` if the others found it dead."""
 
-    def beat(session: Session) -> bool:
-        job = storage._job(session, name)
-        result = session.execute(
+    def beat(tx: StorageSession) -> bool:
+        job = tx.job(name)
+        result = tx.session.execute(
             sa.update(ControllerRow)
             .where(ControllerRow.id == controller_id, ControllerRow.job_id == job.id)
-            .values(heartbeat_at=storage._clock())
+            .values(heartbeat_at=tx.now())
         )
         return bool(getattr(result, "rowcount", 0) == 1)
 
-    return storage._run("refresh a controller's heartbeat", beat, write=True)
+    return storage.transaction("refresh a controller's heartbeat", beat, write=True)
 
 
 def leave_job(storage: Storage, name: str, controller_id: str) -> None:
     """Unregister the controller (its trials have ended)."""
 
-    def leave(session: Session) -> None:
-        job = storage._job(session, name)
-        row = session.get(ControllerRow, controller_id)
+    def leave(tx: StorageSession) -> None:
+        job = tx.job(name)
+        row = tx.session.get(ControllerRow, controller_id)
         if row is None or row.job_id != job.id:
             return
-        lease = _lease(row)
-        session.delete(row)
-        storage._record(
-            session, job, None, "controller_left", f"controller {lease.describe()} left"
-        )
+        lease = sharing_lease(row)
+        tx.session.delete(row)
+        tx.record_event(job, None, EventKind.CONTROLLER_LEFT, f"controller {lease.describe()} left")
 
-    storage._run("leave a job", leave, write=True)
+    storage.transaction("leave a job", leave, write=True)
 
 
 def sharing_controllers(storage: Storage, name: str) -> list[ControllerLease]:
     """The job's registered sharing controllers, live or not, in the order they joined."""
 
-    def read(session: Session) -> list[ControllerLease]:
-        job = storage._job(session, name)
-        rows = session.scalars(
+    def read(tx: StorageSession) -> list[ControllerLease]:
+        job = tx.job(name)
+        rows = tx.session.scalars(
             select(ControllerRow)
             .where(ControllerRow.job_id == job.id)
             .order_by(ControllerRow.heartbeat_at, ControllerRow.id)
         )
-        return [_lease(row) for row in rows]
+        return [sharing_lease(row) for row in rows]
 
-    return storage._run("read a job's controllers", read)
+    return storage.transaction("read a job's controllers", read)
 
 
 def recover_dead(
@@ -140,18 +140,18 @@ def recover_dead(
     """
 
     def abandoned(
-        session: Session, job: JobRow
+        tx: StorageSession, job: JobRow
     ) -> tuple[dict[str, ControllerLease], list[TrialRow], sa.ColumnElement[bool]]:
         """The dead registered controllers, and the unfinished trials no live one watches."""
-        rows = session.scalars(
+        rows = tx.session.scalars(
             select(ControllerRow).where(ControllerRow.job_id == job.id, ControllerRow.id != own_id)
         ).all()
-        dead = {row.id: _lease(row) for row in rows if not is_alive(_lease(row))}
+        dead = {row.id: sharing_lease(row) for row in rows if not is_alive(sharing_lease(row))}
         # Trials of a live controller are left alone: this one's, the live sharers', and
         # those of a live controller holding the job's lease. Every other unfinished trial
         # has nobody watching it: its controller died, or ended without finishing it.
         live = {row.id for row in rows if row.id not in dead} | {own_id or ""}
-        holder = sql_lease(job)
+        holder = job_lease(job)
         if holder is not None and is_alive(holder):
             live.add(holder.id)
         where = sa.and_(
@@ -159,19 +159,21 @@ def recover_dead(
             TrialRow.state.in_(list(_ACTIVE)),
             sa.or_(TrialRow.owner.is_(None), TrialRow.owner.not_in(list(live))),
         )
-        trial_rows = list(session.scalars(select(TrialRow).where(where).order_by(TrialRow.number)))
+        trial_rows = list(
+            tx.session.scalars(select(TrialRow).where(where).order_by(TrialRow.number))
+        )
         return dead, trial_rows, where
 
-    def anything_to_do(session: Session) -> bool:
-        dead, trial_rows, _where = abandoned(session, storage._job(session, name))
+    def anything_to_do(tx: StorageSession) -> bool:
+        dead, trial_rows, _where = abandoned(tx, tx.job(name))
         return bool(dead or trial_rows)
 
-    def recover(session: Session) -> list[int]:
-        job = storage._job(session, name, for_update=True)
-        dead, trial_rows, where = abandoned(session, job)  # again: another may have done it
+    def recover(tx: StorageSession) -> list[int]:
+        job = tx.job(name, for_update=True)
+        dead, trial_rows, where = abandoned(tx, job)  # again: another may have done it
         if end_processes is not None and trial_rows:
-            end_processes(storage._trials_from_rows(session, trial_rows, where))
-        now = storage._clock()
+            end_processes(tx.trials_from_rows(trial_rows, where))
+        now = tx.now()
         for row in trial_rows:
             owner = dead.get(row.owner or "")
             shown = f" ({owner.describe()})" if owner is not None else ""
@@ -184,32 +186,25 @@ def recover_dead(
                 log_tail=row.log_tail,
                 time=now,
             )
-            storage._apply(session, job, row, write)
+            apply_write(tx, job, row, write)
         owners = {row.number: row.owner for row in trial_rows}
         for row in trial_rows:
             # Nobody owns it until a controller claims its re-run: a writer that was only
             # stalled, not dead, is refused (Storage.write_trials) instead of overwriting.
             row.owner = None
         for controller_id, lease in dead.items():
-            session.execute(sa.delete(ControllerRow).where(ControllerRow.id == controller_id))
+            tx.session.execute(sa.delete(ControllerRow).where(ControllerRow.id == controller_id))
             numbers = [number for number, owner in owners.items() if owner == controller_id]
             left = ", ".join(str(number) for number in numbers) or "none"
-            storage._record(
-                session,
+            tx.record_event(
                 job,
                 None,
-                "controller_lost",
+                EventKind.CONTROLLER_LOST,
                 f"controller {lease.describe()} no longer runs; its unfinished trials: {left}",
             )
         return [row.number for row in trial_rows]
 
     # Usually every controller lives: a read finds that, without taking the write lock.
-    if not storage._run("look for dead controllers", anything_to_do):
+    if not storage.transaction("look for dead controllers", anything_to_do):
         return []
-    return storage._run("recover a dead controller's trials", recover, write=True)
-
-
-def _lease(row: ControllerRow) -> ControllerLease:
-    return ControllerLease(
-        id=row.id, host=row.host, pid=row.pid, start=row.start, heartbeat_at=row.heartbeat_at
-    )
+    return storage.transaction("recover a dead controller's trials", recover, write=True)

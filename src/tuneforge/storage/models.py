@@ -3,7 +3,8 @@
 The same models run on SQLite and PostgreSQL, so they use portable types only: states are
 stored as their string values (``VARCHAR``, no native enum, no CHECK constraint, so adding a
 state later needs no migration), times as unix float seconds, parameter values as JSON text
-(so ``1``, ``"1"``, ``1.0`` and ``True`` keep their types), and the job document as JSON.
+(so ``1``, ``"1"``, ``1.0`` and ``True`` keep their types), and the job document and
+the job's resolved search space as JSON.
 
 A metric value that is NaN is stored as NULL (SQLite has no NaN: it turns NaN into NULL on
 its own), and read back as NaN; infinities are stored as they are.
@@ -72,6 +73,8 @@ class JobRow(Base):
     name: Mapped[str] = mapped_column(String(255), unique=True)
     state: Mapped[JobState] = mapped_column(_state_column(JobState))
     document: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # The resolved search space as plain JSON data; NULL for jobs stored before it was kept.
+    space: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     base_dir: Mapped[str] = mapped_column(Text)
     objective: Mapped[str] = mapped_column(Text)
     direction: Mapped[str] = mapped_column(String(16))

@@ -20,8 +20,9 @@ view shows:
 
 Missing values (a NaN value, a conditional parameter a trial lacks, an unreported metric)
 sort last whatever the direction, as in :func:`tuneforge.results.sort_frame`; ties keep
-number order. Queries run in one transaction through the storage's own helper, so they get
-the same locking, retries and ``StorageError`` wrapping as every other read.
+number order. Each read is one transaction of the storage's transaction API
+(:mod:`tuneforge.storage.session`), so it gets the same locking, retries and
+``StorageError`` wrapping as every other read.
 """
 
 from __future__ import annotations
@@ -38,7 +39,9 @@ from sqlalchemy.orm import Session
 
 from tuneforge.errors import ConfigError
 from tuneforge.storage.models import EventRow, JobRow, MetricValueRow, TrialParamRow, TrialRow
-from tuneforge.storage.sql import JobRecord, Storage, _job_record
+from tuneforge.storage.records import JobRecord, job_record
+from tuneforge.storage.session import StorageSession
+from tuneforge.storage.sql import Storage
 from tuneforge.trial import Trial, TrialState
 
 __all__ = [
@@ -111,37 +114,21 @@ class DashboardQueries:
     def job_summaries(self) -> list[JobSummary]:
         """Every job, oldest first, with its counts and best trial."""
 
-        def read(session: Session) -> list[JobSummary]:
-            jobs = list(session.scalars(select(JobRow).order_by(JobRow.created_at, JobRow.id)))
-            counts: dict[int, dict[TrialState, int]] = {
-                job.id: dict.fromkeys(TrialState, 0) for job in jobs
-            }
-            query = select(TrialRow.job_id, TrialRow.state, func.count()).group_by(
-                TrialRow.job_id, TrialRow.state
-            )
-            for job_id, state, count in session.execute(query):
-                if job_id in counts:
-                    counts[job_id][state] = int(count)
-            return [self._summary(session, job, counts[job.id]) for job in jobs]
+        def read(tx: StorageSession) -> list[JobSummary]:
+            jobs = list(tx.session.scalars(select(JobRow).order_by(JobRow.created_at, JobRow.id)))
+            counts = tx.count_by_state(jobs)
+            return [self._summary(tx.session, job, counts[job.id]) for job in jobs]
 
-        return self.storage._run("list the jobs", read)
+        return self.storage.transaction("list the jobs", read)
 
     def job_summary(self, name: str) -> JobSummary:
         """One job with its counts and best trial; ``NotFoundError`` lists the known jobs."""
 
-        def read(session: Session) -> JobSummary:
-            job = self.storage._job(session, name)
-            counts = dict.fromkeys(TrialState, 0)
-            query = (
-                select(TrialRow.state, func.count())
-                .where(TrialRow.job_id == job.id)
-                .group_by(TrialRow.state)
-            )
-            for state, count in session.execute(query):
-                counts[state] = int(count)
-            return self._summary(session, job, counts)
+        def read(tx: StorageSession) -> JobSummary:
+            job = tx.job(name)
+            return self._summary(tx.session, job, tx.count_by_state([job])[job.id])
 
-        return self.storage._run("read a job", read)
+        return self.storage.transaction("read a job", read)
 
     def _summary(self, session: Session, job: JobRow, counts: dict[TrialState, int]) -> JobSummary:
         best_number = best_value = None
@@ -160,23 +147,23 @@ class DashboardQueries:
             ).first()
             if best is not None and best[1] is not None:
                 best_number, best_value = int(best[0]), float(best[1])
-        return JobSummary(_job_record(job), counts, best_number, best_value)
+        return JobSummary(job_record(job), counts, best_number, best_value)
 
     # ---------------------------------------------------------------------------- trials
 
     def trial_columns(self, name: str) -> tuple[list[str], list[str]]:
         """The job's parameter names and metric names, each sorted."""
 
-        def read(session: Session) -> tuple[list[str], list[str]]:
-            job = self.storage._job(session, name)
+        def read(tx: StorageSession) -> tuple[list[str], list[str]]:
+            job = tx.job(name)
             ids = select(TrialRow.id).where(TrialRow.job_id == job.id)
-            params = session.scalars(
+            params = tx.session.scalars(
                 select(TrialParamRow.name)
                 .where(TrialParamRow.trial_id.in_(ids))
                 .distinct()
                 .order_by(TrialParamRow.name)
             )
-            metrics = session.scalars(
+            metrics = tx.session.scalars(
                 select(MetricValueRow.metric)
                 .where(MetricValueRow.trial_id.in_(ids))
                 .distinct()
@@ -184,7 +171,7 @@ class DashboardQueries:
             )
             return list(params), list(metrics)
 
-        return self.storage._run("read the trial columns", read)
+        return self.storage.transaction("read the trial columns", read)
 
     def trial_page(
         self,
@@ -214,17 +201,17 @@ class DashboardQueries:
                 "params.<name> or metrics.<name>."
             )
 
-        def read(session: Session) -> TrialPage:
-            job = self.storage._job(session, name)
+        def read(tx: StorageSession) -> TrialPage:
+            job = tx.job(name)
             where = TrialRow.job_id == job.id
             if states is not None:
                 where = sa.and_(where, TrialRow.state.in_(list(states)))
-            total = int(session.scalar(select(func.count()).where(where)) or 0)
+            total = int(tx.session.scalar(select(func.count()).where(where)) or 0)
             if sort in TRIAL_SORT_KEYS:
                 column = TRIAL_SORT_KEYS[sort]
                 ordered = column.desc() if descending else column.asc()
                 ids = list(
-                    session.scalars(
+                    tx.session.scalars(
                         select(TrialRow.id)
                         .where(where)
                         .order_by(ordered.nulls_last(), TrialRow.number)
@@ -233,22 +220,22 @@ class DashboardQueries:
                     )
                 )
             else:
-                ids = _sorted_ids(session, where, sort, descending)[offset : offset + limit]
-            return TrialPage(total, _trials_by_id(self.storage, session, ids))
+                ids = _sorted_ids(tx.session, where, sort, descending)[offset : offset + limit]
+            return TrialPage(total, _trials_by_id(tx, ids))
 
-        return self.storage._run("read a page of trials", read)
+        return self.storage.transaction("read a page of trials", read)
 
     def trial_points(
         self, name: str, states: Collection[TrialState] | None = None
     ) -> list[TrialPoint]:
         """Number, state, value and parameters of the job's trials, in number order."""
 
-        def read(session: Session) -> list[TrialPoint]:
-            job = self.storage._job(session, name)
+        def read(tx: StorageSession) -> list[TrialPoint]:
+            job = tx.job(name)
             where = TrialRow.job_id == job.id
             if states is not None:
                 where = sa.and_(where, TrialRow.state.in_(list(states)))
-            rows = session.execute(
+            rows = tx.session.execute(
                 select(TrialRow.id, TrialRow.number, TrialRow.state, TrialRow.value)
                 .where(where)
                 .order_by(TrialRow.number)
@@ -259,7 +246,7 @@ class DashboardQueries:
                 .join(TrialRow, TrialRow.id == TrialParamRow.trial_id)
                 .where(where)
             )
-            for trial_id, key, text in session.execute(query):
+            for trial_id, key, text in tx.session.execute(query):
                 if trial_id in params:
                     params[trial_id][key] = json.loads(text)
             return [
@@ -267,7 +254,7 @@ class DashboardQueries:
                 for tid, number, state, value in rows
             ]
 
-        return self.storage._run("read the trials for a chart", read)
+        return self.storage.transaction("read the trials for a chart", read)
 
     def series(
         self, name: str, metric: str, numbers: Sequence[int] | None = None
@@ -277,8 +264,8 @@ class DashboardQueries:
         Trials without a value of the metric are left out; NaN values stay (as NaN).
         """
 
-        def read(session: Session) -> dict[int, list[tuple[int, float]]]:
-            job = self.storage._job(session, name)
+        def read(tx: StorageSession) -> dict[int, list[tuple[int, float]]]:
+            job = tx.job(name)
             query = (
                 select(TrialRow.number, MetricValueRow.step, MetricValueRow.value)
                 .join(TrialRow, TrialRow.id == MetricValueRow.trial_id)
@@ -290,23 +277,23 @@ class DashboardQueries:
             if numbers is not None:
                 query = query.where(TrialRow.number.in_(list(numbers)))
             out: dict[int, list[tuple[int, float]]] = {}
-            for number, step, value in session.execute(query):
+            for number, step, value in tx.session.execute(query):
                 out.setdefault(number, []).append(
                     (int(step), math.nan if value is None else float(value))
                 )
             return out
 
-        return self.storage._run("read metric series", read)
+        return self.storage.transaction("read metric series", read)
 
     def fingerprint(self) -> tuple[int, int]:
         """Changes whenever a job, trial or metric value is written (the newest ids)."""
 
-        def read(session: Session) -> tuple[int, int]:
-            events = session.scalar(select(func.max(EventRow.id))) or 0
-            values = session.scalar(select(func.max(MetricValueRow.id))) or 0
+        def read(tx: StorageSession) -> tuple[int, int]:
+            events = tx.session.scalar(select(func.max(EventRow.id))) or 0
+            values = tx.session.scalar(select(func.max(MetricValueRow.id))) or 0
             return int(events), int(values)
 
-        return self.storage._run("read the storage's fingerprint", read)
+        return self.storage.transaction("read the storage's fingerprint", read)
 
 
 # ------------------------------------------------------------------------------- helpers
@@ -372,11 +359,11 @@ def _last_values(where: sa.ColumnElement[bool], metric: str) -> sa.Select[Any]:
     return select(TrialRow.id, last).where(where)
 
 
-def _trials_by_id(storage: Storage, session: Session, ids: list[int]) -> list[Trial]:
+def _trials_by_id(tx: StorageSession, ids: list[int]) -> list[Trial]:
     """Full trials (parameters, last metric values) for ``ids``, in that order."""
     if not ids:
         return []
     where = TrialRow.id.in_(ids)
-    rows = {row.id: row for row in session.scalars(select(TrialRow).where(where))}
+    rows = {row.id: row for row in tx.session.scalars(select(TrialRow).where(where))}
     ordered = [rows[tid] for tid in ids if tid in rows]
-    return storage._trials_from_rows(session, ordered, where)
+    return tx.trials_from_rows(ordered, where)

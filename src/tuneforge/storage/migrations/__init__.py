@@ -3,7 +3,8 @@
 Revision ``000N`` is schema version N, the number ``meta.schema_version`` records for any
 reader to show: 0001 the first schema, 0002 the controller lease and trial attempts, 0003
 the controllers sharing a job (with their heartbeats) and the owner of each trial, 0004
-the trial a trial continues (a Hyperband promotion that starts from a checkpoint).
+the trial a trial continues (a Hyperband promotion that starts from a checkpoint), 0005
+the job's resolved search space.
 :mod:`tuneforge.storage.schema` runs them programmatically on the storage's own connection.
 
 To change the schema: change ``models.py``, add ``versions/000<N+1>_<what>.py`` (copy the
@@ -21,7 +22,7 @@ import sqlalchemy as sa
 __all__ = ["HEAD_REVISION", "LOCATION", "revision_of", "set_schema_version", "version_of"]
 
 #: The newest revision: what a database created by this tuneforge is stamped with.
-HEAD_REVISION = "0004"
+HEAD_REVISION = "0005"
 #: The folder holding ``env.py`` and ``versions/`` (Alembic's ``script_location``).
 LOCATION = str(Path(__file__).resolve().parent)
 
