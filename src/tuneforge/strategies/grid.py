@@ -105,6 +105,16 @@ class GridSearch(Strategy):
     def n_configurations(self) -> int:
         return self._size
 
+    def check_limits(self, *, max_trials: int) -> list[str]:
+        """A grid in order that ``max_trials`` cuts short would vary only the last parameters."""
+        if self.sample or self._size <= max_trials:
+            return []
+        return [
+            f"strategy: the grid has {self._size} configurations but limits.max_trials is "
+            f"{max_trials}; raise limits.max_trials, lower strategy_options.grid_points, or set "
+            f"strategy_options.sample: true to try a random subset."
+        ]
+
     def ask(self) -> Config | None:
         if self._asked >= self._size:
             return None
