@@ -47,10 +47,6 @@ class DesignSearch(Strategy):
         self._rows = check_design(space, configurations)
         self._next = 0
 
-    @property
-    def n_configurations(self) -> int:
-        return len(self._rows)
-
     @classmethod
     def prepare_options(
         cls,
@@ -78,15 +74,11 @@ class DesignSearch(Strategy):
             return options
         if isinstance(design, str):
             return {**options, "configurations": _read_design_file(design, space, base_dir)}
-        problems, rows = [], []
-        for i, row in enumerate(design):
-            try:
-                rows.append(space.check(row))
-            except SpaceError as exc:
-                problems.append(f"design[{i}]: {exc}")
-        if problems:
-            raise ConfigError(problems)
-        return {**options, "configurations": rows}
+        return {**options, "configurations": check_design(space, design, row="design[{}]")}
+
+    @property
+    def n_configurations(self) -> int:
+        return len(self._rows)
 
     def ask(self) -> Config | None:
         if self._next >= len(self._rows):
@@ -95,8 +87,13 @@ class DesignSearch(Strategy):
         return dict(self._rows[self._next - 1])
 
 
-def check_design(space: SearchSpace, configurations: Any) -> list[Config]:
-    """Every row in canonical form, or a ``ConfigError`` listing each bad row by index."""
+def check_design(
+    space: SearchSpace, configurations: Any, *, row: str = "design row {}"
+) -> list[Config]:
+    """Every row in canonical form, or a ``ConfigError`` listing each bad row by index.
+
+    ``row`` names a row in messages, its index filling the ``{}``.
+    """
     if configurations is None or (isinstance(configurations, Sequence) and not configurations):
         raise ConfigError(
             "design: no configurations to run; give strategy_options.configurations (a list of "
@@ -109,16 +106,16 @@ def check_design(space: SearchSpace, configurations: Any) -> list[Config]:
         )
     rows: list[Config] = []
     problems: list[str] = []
-    for i, row in enumerate(configurations):
-        if not isinstance(row, Mapping):
+    for i, given in enumerate(configurations):
+        if not isinstance(given, Mapping):
             problems.append(
-                f"design row {i}: expected a mapping of parameter name to value, got {row!r}."
+                f"{row.format(i)}: expected a mapping of parameter name to value, got {given!r}."
             )
             continue
         try:
-            rows.append(space.check(row))
+            rows.append(space.check(given))
         except SpaceError as exc:
-            problems.append(f"design row {i}: {exc}")
+            problems.append(f"{row.format(i)}: {exc}")
     if problems:
         raise ConfigError(problems)
     return rows

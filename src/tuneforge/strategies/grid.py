@@ -101,10 +101,6 @@ class GridSearch(Strategy):
         self._asked = 0
         self._order: np.ndarray[Any, np.dtype[np.uint32]] | None = None
 
-    @property
-    def n_configurations(self) -> int:
-        return self._size
-
     def check_limits(self, *, max_trials: int) -> list[str]:
         """A grid in order that ``max_trials`` cuts short would vary only the last parameters."""
         if self.sample or self._size <= max_trials:
@@ -114,6 +110,10 @@ class GridSearch(Strategy):
             f"{max_trials}; raise limits.max_trials, lower strategy_options.grid_points, or set "
             f"strategy_options.sample: true to try a random subset."
         ]
+
+    @property
+    def n_configurations(self) -> int:
+        return self._size
 
     def ask(self) -> Config | None:
         if self._asked >= self._size:
