@@ -7,10 +7,6 @@ strategy with its options and the early-stopping rule. A strategy that reads mor
 the job than its options (a ``design:`` section, the limits) says so through its hooks,
 ``Strategy.prepare_options`` and ``Strategy.check_limits``, so nothing here names one.
 Each check runs on every field that parsed cleanly, so one run reports every problem.
-
-``limits.max_failures`` defaults to ``max(5, max_trials // 4)``: a command that always
-fails stops the job after a few trials, while a few unlucky configurations (out of memory,
-diverged) do not.
 """
 
 from __future__ import annotations
@@ -87,6 +83,8 @@ class Assembly:
         assert self.space is not None and workdir is not None and options is not None
         limits = m.limits
         max_failures = limits.max_failures
+        # A command that always fails stops the job after a few trials; a few unlucky
+        # configurations (out of memory, diverged) do not.
         if "max_failures" not in limits.model_fields_set:
             max_failures = max(5, limits.max_trials // 4)
         return JobSpec(

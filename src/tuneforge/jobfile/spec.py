@@ -1,8 +1,8 @@
 """What a checked job file becomes: a frozen :class:`JobSpec` and its small values.
 
-Every module after the job file (launch, controller, CLI, server) reads these, never the
-YAML; ``JobSpec.document`` keeps the job file as parsed so storage can rebuild the spec
-on resume.
+Everything after the job file (the launch wiring, the CLI, the server) reads these, never
+the YAML; ``JobSpec.document`` keeps the job file as parsed so storage can rebuild the
+spec on resume.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ class Objective:
 
     @property
     def maximize(self) -> bool:
-        return self.direction is Direction.MAXIMIZE
+        return self.direction == Direction.MAXIMIZE
 
 
 @dataclass(frozen=True)
