@@ -13,6 +13,7 @@ import yaml
 
 from tuneforge.errors import ConfigError
 from tuneforge.jobfile import JobSpec, job_from_document, load_job_file, parse_duration
+from tuneforge.trial import Direction, OnInterrupt
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -582,3 +583,12 @@ def test_jobspec_is_frozen(write: Write) -> None:
     assert isinstance(spec, JobSpec)
     with pytest.raises(AttributeError):
         spec.name = "other"  # type: ignore[misc]
+
+
+def test_direction_and_on_interrupt_are_enums(write: Write) -> None:
+    """The spec holds a Direction and an OnInterrupt, read in any case for the direction."""
+    spec = load_job_file(
+        write(objective={"metric": "val_acc", "direction": " Maximize "}, on_interrupt="mark")
+    )
+    assert spec.objective.direction is Direction.MAXIMIZE
+    assert spec.on_interrupt is OnInterrupt.MARK

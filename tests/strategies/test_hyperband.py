@@ -380,7 +380,7 @@ class Recording(Strategy):
 
 @pytest.fixture
 def recording(monkeypatch: pytest.MonkeyPatch) -> type[Recording]:
-    monkeypatch.setitem(strategies_base._REGISTRY, "recording", Recording)
+    monkeypatch.setitem(strategies_base.STRATEGIES.classes, "recording", Recording)
     monkeypatch.setattr(Recording, "instances", [])
     return Recording
 

@@ -2,6 +2,7 @@
 
 from tuneforge.stopping.base import (
     CONTINUE,
+    RULES,
     Decision,
     StoppingRule,
     TrialProgress,
@@ -13,6 +14,7 @@ from tuneforge.stopping.base import (
 
 __all__ = [
     "CONTINUE",
+    "RULES",
     "Decision",
     "StoppingRule",
     "TrialProgress",

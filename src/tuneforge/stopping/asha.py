@@ -19,6 +19,7 @@ from tuneforge.stopping.base import (
     check_int,
     register,
 )
+from tuneforge.trial import Direction
 
 
 @register("asha")
@@ -61,7 +62,7 @@ class ASHARule(StoppingRule):
                 value = self.value_at(other, rung)
                 if value is not None:
                     competing.append(value)
-        competing.sort(reverse=self.direction == "maximize")
+        competing.sort(reverse=self.direction is Direction.MAXIMIZE)
         n_promoted = max(len(competing) // self.reduction_factor, 1)
         threshold = competing[n_promoted - 1]
         if self.is_worse(own, threshold):

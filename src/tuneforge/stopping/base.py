@@ -4,7 +4,8 @@ A rule sees the trial's progress and every other trial's, never processes or sto
 so it is tested on scripted curves. The controller asks it after each new observation of
 the objective and ends the trial (state ``STOPPED_EARLY``) when it says stop.
 
-To add a rule, write one module in ``tuneforge/stopping/``::
+To add a rule, write one module in ``tuneforge/stopping/`` (or any installed package,
+through the ``tuneforge.stopping`` entry point group)::
 
     @register("my-rule")
     class MyRule(StoppingRule):
@@ -15,18 +16,15 @@ To add a rule, write one module in ``tuneforge/stopping/``::
 from __future__ import annotations
 
 import abc
-import importlib
 import inspect
 import math
-import pkgutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
 from tuneforge.errors import ConfigError
-from tuneforge.trial import TrialState
-
-DIRECTIONS = ("minimize", "maximize")
+from tuneforge.registry import Registry
+from tuneforge.trial import Direction, TrialState
 
 
 @dataclass(frozen=True)
@@ -67,9 +65,10 @@ class StoppingRule(abc.ABC):
     name: ClassVar[str] = ""
 
     def __init__(self, direction: str) -> None:
-        if direction not in DIRECTIONS:
-            raise ConfigError(f"direction: expected 'minimize' or 'maximize', got {direction!r}.")
-        self.direction = direction
+        try:
+            self.direction = Direction.parse(direction)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
 
     @abc.abstractmethod
     def decide(self, trial: TrialProgress, history: Sequence[TrialProgress]) -> Decision:
@@ -77,46 +76,42 @@ class StoppingRule(abc.ABC):
 
     def is_worse(self, a: float, b: float) -> bool:
         """Whether ``a`` is strictly worse than ``b`` in this rule's direction."""
-        return a < b if self.direction == "maximize" else a > b
+        return self.direction.is_better(b, a)
 
     def best_of(self, values: Sequence[float]) -> float:
-        return max(values) if self.direction == "maximize" else min(values)
+        return max(values) if self.direction is Direction.MAXIMIZE else min(values)
 
 
 RuleClass = TypeVar("RuleClass", bound=type[StoppingRule])
-_REGISTRY: dict[str, type[StoppingRule]] = {}
 #: Names users write that mean a registered rule.
 ALIASES = {"auto": "median"}
+#: Every rule by name: this package's modules and the ``tuneforge.stopping`` entry points;
+#: ``off`` is no rule but a valid setting.
+RULES: Registry[StoppingRule] = Registry(
+    StoppingRule,
+    field="early_stopping",
+    kind="rule",
+    group="tuneforge.stopping",
+    package="tuneforge.stopping",
+    aliases=ALIASES,
+    reserved=("off",),
+)
 
 
 def register(name: str) -> Callable[[RuleClass], RuleClass]:
-    def decorate(cls: RuleClass) -> RuleClass:
-        cls.name = name
-        _REGISTRY[name] = cls
-        return cls
-
-    return decorate
-
-
-def _load_all() -> None:
-    package = importlib.import_module("tuneforge.stopping")
-    for module in pkgutil.iter_modules(package.__path__):
-        if module.name != "base":
-            importlib.import_module(f"tuneforge.stopping.{module.name}")
+    """Class decorator that makes a rule available under ``name``."""
+    return RULES.register(name)
 
 
 def available_rules() -> list[str]:
-    _load_all()
-    return sorted({"off", *ALIASES, *_REGISTRY})
+    return RULES.names()
 
 
 def rule_options(name: str) -> dict[str, Any]:
     """The options a rule accepts, with their defaults."""
-    _load_all()
-    cls = _REGISTRY[ALIASES.get(name, name)]
     return {
         p.name: p.default
-        for p in inspect.signature(cls.__init__).parameters.values()
+        for p in inspect.signature(RULES.get(name).__init__).parameters.values()
         if p.kind is inspect.Parameter.KEYWORD_ONLY
     }
 
@@ -125,16 +120,12 @@ def make_stopping_rule(
     name: str, direction: str, options: Mapping[str, Any] | None = None
 ) -> StoppingRule | None:
     """Build a rule by name (``off`` gives ``None``), checking its options."""
-    _load_all()
     options = dict(options or {})
     if name == "off":
         if options:
             raise ConfigError("early_stopping: 'off' takes no options.")
         return None
-    cls = _REGISTRY.get(ALIASES.get(name, name))
-    if cls is None:
-        valid = ", ".join(available_rules())
-        raise ConfigError(f"early_stopping: unknown rule {name!r}; expected one of {valid}.")
+    cls = RULES.get(name)
     accepted = rule_options(name)
     unknown = sorted(set(options) - set(accepted))
     if unknown:

@@ -1,6 +1,7 @@
 """Search strategies behind one ask/tell interface; look them up by name with ``make_strategy``."""
 
 from tuneforge.strategies.base import (
+    STRATEGIES,
     Config,
     Strategy,
     available_strategies,
@@ -11,6 +12,7 @@ from tuneforge.strategies.base import (
 )
 
 __all__ = [
+    "STRATEGIES",
     "Config",
     "Strategy",
     "available_strategies",

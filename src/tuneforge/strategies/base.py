@@ -29,16 +29,14 @@ build the class with ``sampler="TPESampler"`` (``optuna`` alone uses the option'
 from __future__ import annotations
 
 import abc
-import importlib
 import inspect
-import pkgutil
 from collections.abc import Callable, Mapping, Sequence
-from importlib.metadata import entry_points
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
 from tuneforge.errors import ConfigError
+from tuneforge.registry import Registry
 from tuneforge.space import Scalar, SearchSpace
 from tuneforge.trial import Trial
 
@@ -92,6 +90,38 @@ class Strategy(abc.ABC):
         """How many configurations the strategy can propose in all; ``None`` if unbounded."""
         return None
 
+    @classmethod
+    def prepare_options(
+        cls,
+        options: dict[str, Any],
+        *,
+        name: str,
+        space: SearchSpace | None,
+        design: Any,
+        base_dir: str,
+    ) -> dict[str, Any]:
+        """The options to build the strategy with, completed from the job file's sections.
+
+        The job file calls this before building the strategy, with the name the job gave
+        (``optuna:TPESampler``), its space (``None`` when the space has problems of its
+        own), its ``design:`` section (``None`` if absent) and the folder relative paths
+        start from. Raise ``ConfigError`` with one line per problem. The default reads no
+        section, so a ``design:`` given to another strategy is refused.
+        """
+        if design is not None:
+            raise ConfigError(
+                f"design: only the design strategy reads it, got strategy {name!r}; set "
+                f"strategy: design, or remove design:."
+            )
+        return options
+
+    def check_limits(self, *, max_trials: int) -> list[str]:
+        """Problems of the job's limits with this strategy, one line each (default: none).
+
+        A finite strategy that cannot finish within ``max_trials`` says so and how to fix it.
+        """
+        return []
+
     def warm_start(self, trials: Sequence[Trial]) -> None:
         """Learn from finished trials of earlier jobs before this job asks anything.
 
@@ -117,7 +147,14 @@ class Strategy(abc.ABC):
 
 
 StrategyClass = TypeVar("StrategyClass", bound=type[Strategy])
-_REGISTRY: dict[str, type[Strategy]] = {}
+#: Every strategy by name: this package's modules and the ``tuneforge.strategies`` entry points.
+STRATEGIES: Registry[Strategy] = Registry(
+    Strategy,
+    field="strategy",
+    kind="strategy",
+    group="tuneforge.strategies",
+    package="tuneforge.strategies",
+)
 #: prefix -> the option that the rest of a ``prefix:suffix`` name fills.
 _FAMILIES: dict[str, str] = {}
 #: Constructor arguments the job gives; they are not ``strategy_options``.
@@ -126,13 +163,7 @@ _NOT_OPTIONS = ("seed", "direction")
 
 def register(name: str) -> Callable[[StrategyClass], StrategyClass]:
     """Class decorator that makes a strategy available under ``name``."""
-
-    def decorate(cls: StrategyClass) -> StrategyClass:
-        cls.name = name
-        _REGISTRY[name] = cls
-        return cls
-
-    return decorate
+    return STRATEGIES.register(name)
 
 
 def register_family(prefix: str, *, option: str) -> Callable[[StrategyClass], StrategyClass]:
@@ -148,49 +179,26 @@ def register_family(prefix: str, *, option: str) -> Callable[[StrategyClass], St
 
 def _family(name: str) -> tuple[str, str, str] | None:
     """``(prefix, option, suffix)`` for a family name such as ``optuna:TPESampler``."""
+    STRATEGIES.load()
     prefix, colon, suffix = name.partition(":")
     if colon and suffix and prefix in _FAMILIES:
         return prefix, _FAMILIES[prefix], suffix
     return None
 
 
-_loaded = False
-
-
-def _load_all() -> None:
-    """Import every module of this package and every installed plugin, once."""
-    global _loaded
-    if _loaded:
-        return
-    package = importlib.import_module("tuneforge.strategies")
-    for module in pkgutil.iter_modules(package.__path__):
-        if module.name != "base":
-            importlib.import_module(f"tuneforge.strategies.{module.name}")
-    for entry in entry_points(group="tuneforge.strategies"):
-        entry.load()
-    _loaded = True
-
-
 def available_strategies() -> list[str]:
-    _load_all()
-    return sorted(_REGISTRY)
+    return STRATEGIES.names()
 
 
 def is_strategy(name: str) -> bool:
     """Whether ``name`` is a registered strategy or a member of a family (``optuna:TPESampler``)."""
-    _load_all()
-    return name in _REGISTRY or _family(name) is not None
+    return name in STRATEGIES or _family(name) is not None
 
 
 def strategy_class(name: str) -> type[Strategy]:
-    _load_all()
+    """The class ``name`` builds; a ``ConfigError`` lists the valid names if there is none."""
     family = _family(name)
-    try:
-        return _REGISTRY[family[0] if family else name]
-    except KeyError:
-        valid = ", ".join(available_strategies())
-        message = f"strategy: unknown strategy {name!r}; expected one of {valid}."
-        raise ConfigError(message) from None
+    return STRATEGIES.get(family[0] if family else name)
 
 
 def strategy_options(name: str) -> dict[str, Any]:

@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import csv
+import os
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,35 @@ class DesignSearch(Strategy):
         self._rows = check_design(space, configurations)
         self._next = 0
 
+    @classmethod
+    def prepare_options(
+        cls,
+        options: dict[str, Any],
+        *,
+        name: str,
+        space: SearchSpace | None,
+        design: Any,
+        base_dir: str,
+    ) -> dict[str, Any]:
+        """``configurations`` from the job file's ``design:`` (a CSV file or a list of rows)."""
+        if design is None:
+            if "configurations" not in options:
+                raise ConfigError(
+                    "design: missing; strategy 'design' needs the configurations to run: a CSV "
+                    "file (design: design.csv) or a list (design: [{lr: 0.01}, ...])."
+                )
+            return options
+        if "configurations" in options:
+            raise ConfigError(
+                "design: given together with strategy_options.configurations; give the "
+                "configurations in one place."
+            )
+        if space is None:
+            return options
+        if isinstance(design, str):
+            return {**options, "configurations": _read_design_file(design, space, base_dir)}
+        return {**options, "configurations": check_design(space, design, row="design[{}]")}
+
     @property
     def n_configurations(self) -> int:
         return len(self._rows)
@@ -57,8 +87,13 @@ class DesignSearch(Strategy):
         return dict(self._rows[self._next - 1])
 
 
-def check_design(space: SearchSpace, configurations: Any) -> list[Config]:
-    """Every row in canonical form, or a ``ConfigError`` listing each bad row by index."""
+def check_design(
+    space: SearchSpace, configurations: Any, *, row: str = "design row {}"
+) -> list[Config]:
+    """Every row in canonical form, or a ``ConfigError`` listing each bad row by index.
+
+    ``row`` names a row in messages, its index filling the ``{}``.
+    """
     if configurations is None or (isinstance(configurations, Sequence) and not configurations):
         raise ConfigError(
             "design: no configurations to run; give strategy_options.configurations (a list of "
@@ -71,19 +106,36 @@ def check_design(space: SearchSpace, configurations: Any) -> list[Config]:
         )
     rows: list[Config] = []
     problems: list[str] = []
-    for i, row in enumerate(configurations):
-        if not isinstance(row, Mapping):
+    for i, given in enumerate(configurations):
+        if not isinstance(given, Mapping):
             problems.append(
-                f"design row {i}: expected a mapping of parameter name to value, got {row!r}."
+                f"{row.format(i)}: expected a mapping of parameter name to value, got {given!r}."
             )
             continue
         try:
-            rows.append(space.check(row))
+            rows.append(space.check(given))
         except SpaceError as exc:
-            problems.append(f"design row {i}: {exc}")
+            problems.append(f"{row.format(i)}: {exc}")
     if problems:
         raise ConfigError(problems)
     return rows
+
+
+def _read_design_file(relative: str, space: SearchSpace, base_dir: str) -> list[Config]:
+    """``read_design_csv`` on a path relative to the job file's folder, errors under ``design:``."""
+    path = (Path(base_dir) / os.path.expanduser(relative)).resolve()
+    if not path.is_file():
+        raise ConfigError(
+            f"design: file not found, got {relative!r}; relative paths are read from the "
+            f"job file's folder ({base_dir})."
+        )
+    try:
+        return read_design_csv(path, space)
+    except (ConfigError, SpaceError) as exc:
+        lines = exc.problems if isinstance(exc, ConfigError) else [str(exc)]
+        raise ConfigError(
+            [line if line.startswith("design") else f"design: {line}" for line in lines]
+        ) from None
 
 
 def read_design_csv(path: str | Path, space: SearchSpace) -> list[Config]:

@@ -101,6 +101,16 @@ class GridSearch(Strategy):
         self._asked = 0
         self._order: np.ndarray[Any, np.dtype[np.uint32]] | None = None
 
+    def check_limits(self, *, max_trials: int) -> list[str]:
+        """A grid in order that ``max_trials`` cuts short would vary only the last parameters."""
+        if self.sample or self._size <= max_trials:
+            return []
+        return [
+            f"strategy: the grid has {self._size} configurations but limits.max_trials is "
+            f"{max_trials}; raise limits.max_trials, lower strategy_options.grid_points, or set "
+            f"strategy_options.sample: true to try a random subset."
+        ]
+
     @property
     def n_configurations(self) -> int:
         return self._size
