@@ -39,10 +39,11 @@ from tuneforge.errors import (
 from tuneforge.executors.base import Work
 from tuneforge.executors.dask import make_executor
 from tuneforge.jobfile import JobSpec, job_from_document, load_job_file
-from tuneforge.results.export import archive_trials, export_trials, to_csv_text, to_json_text
+from tuneforge.results.export import archive_job, export_trials, to_csv_text, to_json_text
 from tuneforge.results.table import best_trial, sort_frame, trials_frame
 from tuneforge.runner import RunSpec, run_trial, trial_folder
 from tuneforge.space import SearchSpace, load_space_file
+from tuneforge.steering import request_stop
 from tuneforge.storage import JobBusyError, JobRecord, JobState, Storage, default_storage_url
 from tuneforge.storage.queries import DashboardQueries
 from tuneforge.strategies.warm import compatible_trials
@@ -654,17 +655,7 @@ def stop(
 ) -> None:
     """Stop a running job (or one of its trials) from any terminal."""
     with friendly_errors():
-        store = open_storage(storage)
-        record = store.get_job(job)
-        if trial is not None:
-            target = store.get_trial(job, trial)
-            if not target.state.is_active():
-                raise ConfigError(
-                    f"--trial: trial {trial} of '{job}' is {target.state.value}, not running."
-                )
-        elif record.state is not JobState.RUNNING:
-            raise ConfigError(f"job '{job}' is {record.state.value}, not running.")
-        store.request_stop(job, trial)
+        request_stop(open_storage(storage), job, trial)
         what = f"trial {trial} of job '{job}'" if trial is not None else f"job '{job}'"
         typer.echo(f"Stop requested for {what}; its controller ends it within a second.")
 
@@ -699,18 +690,7 @@ def archive(
     with friendly_errors():
         store = open_storage(storage)
         record = store.get_job(job)
-        all_trials = store.trials(job)
-        chosen = all_trials
-        if best_only:
-            top = best_trial(all_trials, record.direction)
-            if top is None:
-                raise NotFoundError(f"job '{job}' has no completed trial to archive.")
-            chosen = [top]
-        extra = {
-            "trials.csv": to_csv_text(trials_frame(chosen)).encode(),
-            "job.json": json.dumps(record.document, indent=2, default=str).encode(),
-        }
-        n_files = archive_trials(chosen, output, extra_files=extra)
+        n_files, chosen = archive_job(record, store.trials(job), output, best_only=best_only)
         typer.echo(f"Wrote {n_files} files from {len(chosen)} trial folder(s) to {output}")
 
 

@@ -6,10 +6,18 @@ it, so the CLI can print it as one line and exit non-zero without a traceback::
     TuneforgeError
     ├── SpaceError        a parameter, condition or forbidden clause is invalid
     ├── ConfigError       a job file, option or design is invalid (CLI exit code 2)
-    │   └── JobExistsError    a job with that name is already in the storage
+    │   ├── JobExistsError    a job with that name is already in the storage
+    │   └── NotRunningError   a stop asked of a job or trial that has already ended
     ├── NotFoundError     no such job or trial in the storage
     ├── StorageError      the database cannot be read or written
-    └── TrialError        a trial could not be prepared (template, placeholder, folder)
+    ├── TrialError        a trial could not be prepared (template, placeholder, folder)
+    └── RequestError      the dashboard refuses a request (``status``: the HTTP status)
+        ├── AuthError         without the server's token (401) or with a wrong one (403)
+        └── FileAccessError   a trial file path that is invalid (400) or not servable (404)
+
+The dashboard answers each with one HTTP status (see :mod:`tuneforge.server.app`):
+``NotFoundError`` 404, ``JobExistsError`` and ``NotRunningError`` 409, ``StorageError``
+503, a ``RequestError`` its own ``status``, and any other 400.
 """
 
 from __future__ import annotations
@@ -47,6 +55,10 @@ class JobExistsError(ConfigError):
     """A job with the requested name already exists in the storage."""
 
 
+class NotRunningError(ConfigError):
+    """A stop was asked of a job or trial that is not running (it ended, or never started)."""
+
+
 class NotFoundError(TuneforgeError):
     """No job or trial matches what was asked for."""
 
@@ -57,3 +69,19 @@ class StorageError(TuneforgeError):
 
 class TrialError(TuneforgeError):
     """A trial could not be prepared: a template, a placeholder or its folder."""
+
+
+class RequestError(TuneforgeError):
+    """The dashboard refuses a request; ``status`` is the HTTP status it answers with."""
+
+    def __init__(self, status: int, message: str) -> None:
+        self.status = status
+        super().__init__(message)
+
+
+class AuthError(RequestError):
+    """The request lacks the server's token (401) or carries a wrong one (403)."""
+
+
+class FileAccessError(RequestError):
+    """A trial file cannot be served: an invalid path (400) or nothing servable there (404)."""

@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
-from tuneforge.errors import ConfigError
+from tuneforge.errors import ConfigError, NotFoundError
 from tuneforge.results import (
+    archive_job,
     archive_trials,
     best_trial,
     export_trials,
@@ -22,6 +23,7 @@ from tuneforge.results import (
     to_json_text,
     trials_frame,
 )
+from tuneforge.storage import JobRecord, Storage
 from tuneforge.trial import Trial, TrialState
 
 START = 1_700_000_000.0  # 2023-11-14T22:13:20Z
@@ -259,3 +261,46 @@ def test_archive_refuses_extra_files_outside_the_archive_root(tmp_path: Path) ->
     with pytest.raises(ConfigError, match=r"archive member name '\.\./x' must be a relative path"):
         archive_trials([], tmp_path / "a.zip", extra_files={"../x": b""})
     assert not (tmp_path / "a.zip").exists()
+
+
+def make_record(direction: str = "minimize") -> JobRecord:
+    return Storage("sqlite://").create_job(
+        "demo",
+        document={"name": "demo", "seed": 3},
+        base_dir=".",
+        objective="loss",
+        direction=direction,
+        strategy="random",
+        max_trials=4,
+        output_dir=None,
+    )
+
+
+def test_job_archive_holds_the_folders_the_table_and_the_job_file(tmp_path: Path) -> None:
+    """archive_job: every trial folder, trials.csv of every trial, job.json of the document."""
+    trials = trials_with_folders(tmp_path)
+    count, chosen = archive_job(make_record(), trials, tmp_path / "job.zip")
+    contents = zip_contents(tmp_path / "job.zip")
+    assert chosen == trials and count == len(contents) == 5
+    assert json.loads(contents["job.json"]) == {"name": "demo", "seed": 3}
+    rows = list(csv.DictReader(io.StringIO(contents["trials.csv"].decode())))
+    assert [row["number"] for row in rows] == ["0", "3", "5", "7"]
+
+
+def test_job_archive_of_the_best_trial_follows_the_direction(tmp_path: Path) -> None:
+    """best_only keeps the best completed trial of the job's direction, and its row alone."""
+    trials = trials_with_folders(tmp_path)
+    _, chosen = archive_job(make_record("maximize"), trials, tmp_path / "b.zip", best_only=True)
+    assert [t.number for t in chosen] == [0]
+    assert {n for n in zip_contents(tmp_path / "b.zip") if n.startswith("trial-")} == {
+        "trial-0000/log.txt",
+        "trial-0000/out/model.bin",
+    }
+
+
+def test_job_archive_of_the_best_trial_needs_a_completed_one(tmp_path: Path) -> None:
+    """Without a completed trial, best_only is a NotFoundError and writes nothing."""
+    pending = [Trial(0, {}, TrialState.PENDING)]
+    with pytest.raises(NotFoundError, match="job 'demo' has no completed trial to archive"):
+        archive_job(make_record(), pending, tmp_path / "b.zip", best_only=True)
+    assert not (tmp_path / "b.zip").exists()

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from tuneforge.errors import ConfigError
-from tuneforge.results import best_trial, sort_frame, trials_frame
+from tuneforge.results import best_trial, resolve_sort_key, sort_frame, trials_frame
 from tuneforge.trial import Trial, TrialState
 
 
@@ -206,3 +206,30 @@ def test_sort_rejects_an_unknown_direction() -> None:
     """The direction must be one of the listed words."""
     with pytest.raises(ConfigError, match="unknown sort direction 'up'; expected one of minimize"):
         sort_frame(trials_frame(sample_trials()), "value", "up")
+
+
+# ---------------------------------------------------------------------------- sort keys
+
+SORTABLE = ["number", "value", "params.lr", "params.loss", "metrics.loss", "metrics.acc"]
+
+
+@pytest.mark.parametrize(
+    ("key", "column"),
+    [
+        ("value", "value"),
+        ("lr", "params.lr"),
+        ("acc", "metrics.acc"),
+        ("params.loss", "params.loss"),
+    ],
+)
+def test_a_sort_key_names_a_column_with_or_without_its_prefix(key: str, column: str) -> None:
+    """A column, or a parameter or metric name without its prefix, resolves to the column."""
+    assert resolve_sort_key(key, SORTABLE) == column
+
+
+def test_a_sort_key_error_names_the_field_it_came_from() -> None:
+    """With a field (the API's ``sort``), the message starts with it and lists the columns."""
+    with pytest.raises(ConfigError, match=r"^sort: unknown key 'speed'; valid keys: number, "):
+        resolve_sort_key("speed", SORTABLE, field="sort")
+    with pytest.raises(ConfigError, match=r"^sort: 'loss' is both a parameter and a metric"):
+        resolve_sort_key("loss", SORTABLE, field="sort")

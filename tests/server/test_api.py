@@ -400,9 +400,9 @@ def test_concurrent_requests_for_one_chart_input_compute_it_once() -> None:
     import threading
     import time as clock
 
-    from tuneforge.server.api import _Cache
+    from tuneforge.server.context import Cache
 
-    cache = _Cache(size=2)
+    cache = Cache(size=2)
     calls: list[int] = []
 
     def slow() -> int:

@@ -57,7 +57,7 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from tuneforge.errors import ConfigError, TuneforgeError
@@ -69,6 +69,16 @@ logger = logging.getLogger("tuneforge.executors.dask")
 
 if TYPE_CHECKING:  # distributed is an optional dependency (the ``cluster`` extra)
     from distributed import Client
+
+
+@contextlib.contextmanager
+def _logged(what: str, level: int = logging.DEBUG) -> Iterator[None]:
+    """Go on when ``what`` fails (Dask raises many kinds when a peer is gone), but log why."""
+    try:
+        yield
+    except Exception as exc:  # noqa: BLE001 - the caller goes on without it
+        logger.log(level, "could not %s: %s: %s", what, type(exc).__name__, exc)
+
 
 #: The job file's spelling of a scheduler address; Dask's own schemes are accepted too.
 DASK_SCHEME = "dask://"
@@ -190,9 +200,10 @@ class DaskExecutor(Executor):
         self._prefix = f"tuneforge-{name}-{self._token}"
         self._queue = distributed.Queue(f"{self._prefix}-events", client=self._client)
         # Import the runner on the workers now rather than in the first trials' time.
-        with contextlib.suppress(Exception):
+        with _logged("import the runner on the Dask workers ahead of the first trials"):
             self._client.run(_warm_up)
-        with contextlib.suppress(Exception):  # an old scheduler without queuing: as it is
+        # An old scheduler without queuing is left as it is.
+        with _logged("set the Dask scheduler's worker-saturation to 1.0"):
             before = self._client.run_on_scheduler(_one_task_per_thread)
             if before is not None:
                 logger.info(
@@ -235,7 +246,8 @@ class DaskExecutor(Executor):
         variable = self._distributed.Variable(
             self._variable_name("stop", number), client=self._client
         )
-        with contextlib.suppress(Exception):  # a scheduler that is gone fails the trial anyway
+        # A scheduler that is gone fails the trial anyway.
+        with _logged(f"send the stop request of trial {number} to its worker", logging.WARNING):
             variable.set((reason, state.value))
 
     def poll(self, timeout: float) -> list[TrialEvent]:
@@ -281,6 +293,7 @@ class DaskExecutor(Executor):
         try:
             found = self._client.run(_end_orphans_here, job_name, output_dir, list(trials))
         except Exception as exc:  # noqa: BLE001 - resuming must not fail on this
+            logger.debug("looking for left-over trial processes failed", exc_info=True)
             return [(None, f"could not look for left-over trial processes on the workers: {exc}")]
         ended: dict[int | None, str] = {}
         for worker, reports in sorted(found.items()):
@@ -294,19 +307,20 @@ class DaskExecutor(Executor):
             if self._futures:
                 for number in list(self._futures):
                     self.stop(number, "the executor shut down", TrialState.INTERRUPTED)
-                with contextlib.suppress(Exception):
+                with _logged("wait for the running trials' tasks to end"):
                     self._distributed.wait(list(self._futures.values()), timeout=_SHUTDOWN_SECONDS)
                 for number in list(self._futures):
                     future = self._futures.pop(number)
-                    with contextlib.suppress(Exception):
+                    with _logged(f"cancel the task of trial {number}"):
                         future.cancel()
                     self._forget(number)
         finally:
-            with contextlib.suppress(Exception):  # what the scheduler kept for this executor
+            # What the scheduler kept for this executor.
+            with _logged("remove the event queue and attempt records from the scheduler"):
                 self._queue.close()
                 self._client.set_metadata([self._prefix], None)
             if self._owns_client:
-                with contextlib.suppress(Exception):
+                with _logged("close the Dask client"):
                     self._client.close()
 
     # -- helpers -------------------------------------------------------------------------
@@ -323,7 +337,8 @@ class DaskExecutor(Executor):
                 except TimeoutError:
                     return []
             batches.extend(self._queue.get(batch=True))
-        except Exception:  # noqa: BLE001 - a lost scheduler shows as failed futures instead
+        except Exception as exc:  # noqa: BLE001 - a lost scheduler shows as failed futures instead
+            logger.debug("could not read trial events from the scheduler: %s", exc)
             if wait is not None:
                 time.sleep(wait)
         events: list[TrialEvent] = []
@@ -338,7 +353,7 @@ class DaskExecutor(Executor):
 
     def _release(self, number: int) -> None:
         future = self._futures.pop(number)
-        with contextlib.suppress(Exception):
+        with _logged(f"release the task of trial {number}"):
             future.release()
         self._forget(number)
 
@@ -346,7 +361,7 @@ class DaskExecutor(Executor):
         variable = self._distributed.Variable(
             self._variable_name("stop", number), client=self._client
         )
-        with contextlib.suppress(Exception):
+        with _logged(f"delete the stop variable of trial {number}"):
             variable.delete()
         del self._tags[number]
 
@@ -358,6 +373,7 @@ def _outcome_of(future: Any, distributed: Any) -> TrialOutcome:
         try:
             result = future.result()
         except Exception as exc:  # noqa: BLE001 - e.g. the result could not be fetched
+            logger.debug("could not fetch a trial's outcome from Dask", exc_info=True)
             return TrialOutcome(TrialState.FAILED, reason=f"could not fetch the outcome: {exc}")
         if isinstance(result, TrialOutcome):
             return result
@@ -461,7 +477,8 @@ def _watch_stop(variable: Any, signal: StopSignal, finished: threading.Event) ->
             reason, state = variable.get(timeout=_STOP_WAIT_SECONDS)
         except TimeoutError:
             continue
-        except Exception:  # noqa: BLE001 - the scheduler is gone; the trial runs out alone
+        except Exception as exc:  # noqa: BLE001 - the scheduler is gone; the trial runs out alone
+            logger.debug("could not wait for a stop request: %s", exc)
             finished.wait(_STOP_WAIT_SECONDS)
             continue
         signal.request(str(reason), TrialState(state))
@@ -504,8 +521,8 @@ class _Forwarder:
         self._thread.join()
         try:
             self.flush()
-        except Exception:  # noqa: BLE001 - the controller falls back on the task's result
-            pass
+        except Exception as exc:  # noqa: BLE001 - the controller falls back on the task's result
+            logger.warning("could not send a trial's last events (its result has them): %s", exc)
         finally:
             if self._watchdog is not None:
                 _disarm(self._watchdog)
@@ -514,8 +531,8 @@ class _Forwarder:
         while not self._closed.wait(_FLUSH_SECONDS):
             try:
                 self.flush()
-            except Exception:  # noqa: BLE001 - retried at the next flush, and at close
-                continue
+            except Exception as exc:  # noqa: BLE001 - retried at the next flush, and at close
+                logger.debug("could not send a trial's events (retried): %s", exc)
 
 
 def _start_watchdog(pgid: int) -> subprocess.Popen[bytes] | None:

@@ -33,8 +33,10 @@ from typing import IO, Any
 
 import pandas as pd
 
-from tuneforge.errors import ConfigError
-from tuneforge.results.table import METRIC_PREFIX, PARAM_PREFIX
+from tuneforge.errors import ConfigError, NotFoundError
+from tuneforge.results.folders import walk_trial_folder
+from tuneforge.results.table import METRIC_PREFIX, PARAM_PREFIX, best_trial, trials_frame
+from tuneforge.storage import JobRecord
 from tuneforge.trial import Trial
 
 FORMATS = ("csv", "json")
@@ -103,28 +105,32 @@ def archive_trials(
                 if not trial.trial_dir or not Path(trial.trial_dir).is_dir():
                     continue
                 prefix = PurePosixPath(trial_folder_name(trial.number))
-                for source, relative in _trial_files(Path(trial.trial_dir), skip):
-                    archive.write(source, str(prefix / relative))
-                    written += 1
+                for source, relative in walk_trial_folder(trial.trial_dir):
+                    if source.absolute() not in skip:
+                        archive.write(source, str(prefix / relative))
+                        written += 1
     return written
 
 
-def _trial_files(root: Path, skip: set[Path]) -> Iterator[tuple[Path, PurePosixPath]]:
-    """Regular files under ``root`` in a stable order, with their paths relative to it."""
-    resolved_root = root.resolve()
-    for folder, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames.sort()  # linked folders are listed here but never walked into
-        for filename in sorted(filenames):
-            path = Path(folder) / filename
-            if path.absolute() in skip:
-                continue
-            if path.is_symlink():
-                target = path.resolve()
-                if not target.is_relative_to(resolved_root) or not target.is_file():
-                    continue
-            elif not path.is_file():
-                continue  # sockets, fifos and the like
-            yield path, PurePosixPath(path.relative_to(root).as_posix())
+def archive_job(
+    record: JobRecord, trials: Sequence[Trial], zip_path: str | Path, *, best_only: bool = False
+) -> tuple[int, list[Trial]]:
+    """Zip a job's trial folders with its ``trials.csv`` and ``job.json``.
+
+    ``best_only`` keeps the best completed trial alone (``NotFoundError`` if there is
+    none). Returns the files written and the trials whose folders were archived.
+    """
+    chosen = list(trials)
+    if best_only:
+        best = best_trial(chosen, record.direction)
+        if best is None:
+            raise NotFoundError(f"job {record.name!r} has no completed trial to archive.")
+        chosen = [best]
+    extra = {
+        "trials.csv": to_csv_text(trials_frame(chosen)).encode(),
+        "job.json": json.dumps(record.document, indent=2, default=str).encode(),
+    }
+    return archive_trials(chosen, zip_path, extra_files=extra), chosen
 
 
 def _check_member_name(name: str) -> None:

@@ -19,6 +19,8 @@ Example:
     1
     >>> list(sort_frame(trials_frame(trials), "lr", "ascending")["number"])
     [1, 0]
+    >>> resolve_sort_key("lr", ["number", "value", "params.lr", "metrics.loss"])
+    'params.lr'
 """
 
 from __future__ import annotations
@@ -30,16 +32,15 @@ from typing import Any
 import pandas as pd
 
 from tuneforge.errors import ConfigError
-from tuneforge.trial import Trial, TrialState
+from tuneforge.trial import Direction, Trial, TrialState
 
 PARAM_PREFIX = "params."
 METRIC_PREFIX = "metrics."
-DIRECTIONS = ("minimize", "maximize")
 SORT_ORDERS = {
-    "minimize": True,
+    Direction.MINIMIZE.value: True,
     "ascending": True,
     "asc": True,
-    "maximize": False,
+    Direction.MAXIMIZE.value: False,
     "descending": False,
     "desc": False,
 }
@@ -56,7 +57,7 @@ def best_trial(
     stopped early holds the value it had when it stopped (an unfinished run); it competes
     only with ``include_stopped_early=True``.
     """
-    maximize = _check_direction(direction)
+    sign = _direction(direction).sign
     states = {TrialState.COMPLETED}
     if include_stopped_early:
         states.add(TrialState.STOPPED_EARLY)
@@ -68,7 +69,7 @@ def best_trial(
 
     def rank(trial: Trial) -> tuple[float, int]:
         value = float(trial.value)  # type: ignore[arg-type]  # filtered above
-        return (-value if maximize else value, trial.number)
+        return (sign * value, trial.number)
 
     return min(candidates, key=rank)
 
@@ -126,28 +127,44 @@ def sort_frame(frame: pd.DataFrame, key: str, direction: str) -> pd.DataFrame:
 
 def resolve_column(frame: pd.DataFrame, key: str) -> str:
     """The column ``key`` names, or ``ConfigError`` listing the keys that would be valid."""
-    if key in frame.columns and key not in ("reason", "trial_dir"):
+    return resolve_sort_key(
+        key, [str(c) for c in frame.columns if c not in ("reason", "trial_dir")]
+    )
+
+
+def resolve_sort_key(key: str, columns: Sequence[str], *, field: str | None = None) -> str:
+    """The sortable column ``key`` names among ``columns``, the one place sort keys are read.
+
+    ``key`` is a column (``value``, ``params.lr``...) or a parameter or metric name without
+    its prefix; a bare name that is both asks for the prefixed form. ``ConfigError``
+    otherwise, listing ``columns``; ``field`` names the option or query parameter the key
+    came from, when the caller has one.
+    """
+    if key in columns:
         return key
-    matches = [p + key for p in (PARAM_PREFIX, METRIC_PREFIX) if p + key in frame.columns]
+    matches = [p + key for p in (PARAM_PREFIX, METRIC_PREFIX) if p + key in columns]
     if len(matches) == 1:
         return matches[0]
+    where = f"{field}: " if field else "sort key "
     if len(matches) == 2:
         raise ConfigError(
-            f"sort key {key!r} is both a parameter and a metric; "
+            f"{where}{key!r} is both a parameter and a metric; "
             f"use {matches[0]!r} or {matches[1]!r}."
         )
-    valid = ", ".join(str(c) for c in frame.columns if c not in ("reason", "trial_dir"))
+    unknown = f"{field}: unknown key" if field else "unknown sort key"
     raise ConfigError(
-        f"unknown sort key {key!r}; valid keys: {valid} "
+        f"{unknown} {key!r}; valid keys: {', '.join(columns)} "
         "(parameters and metrics may also be named without their prefix)."
     )
 
 
-def _check_direction(direction: str) -> bool:
-    """True for maximize; ConfigError for anything but the two directions."""
-    if direction not in DIRECTIONS:
-        raise ConfigError(f"unknown direction {direction!r}; expected 'minimize' or 'maximize'.")
-    return direction == "maximize"
+def _direction(direction: str) -> Direction:
+    """The direction ``direction`` names; ConfigError for anything but the two directions."""
+    try:
+        return Direction(direction)
+    except ValueError:
+        expected = " or ".join(repr(d.value) for d in Direction)
+        raise ConfigError(f"unknown direction {direction!r}; expected {expected}.") from None
 
 
 def _first_seen(mappings: Any) -> list[str]:

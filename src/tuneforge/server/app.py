@@ -6,8 +6,9 @@ Example (what ``tuneforge serve`` does)::
     uvicorn.run(app, host="127.0.0.1", port=8080)
 
 Every tuneforge error becomes a JSON ``{"detail": ...}`` answer with a 4xx status (or 503
-when the storage cannot be read), and a request of the wrong shape gets a 422 whose detail
-names each bad field in one sentence: bad input never gets a 500.
+when the storage cannot be read), chosen in one place (:func:`http_status`), and a request
+of the wrong shape gets a 422 whose detail names each bad field in one sentence: bad
+input never gets a 500.
 """
 
 from __future__ import annotations
@@ -25,17 +26,20 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.gzip import GZipMiddleware
 
 from tuneforge.errors import (
+    AuthError,
     ConfigError,
     JobExistsError,
     NotFoundError,
+    NotRunningError,
+    RequestError,
     StorageError,
     TuneforgeError,
 )
-from tuneforge.server.api import Conflict, make_api_router
-from tuneforge.server.files import FileAccessError
+from tuneforge.server.context import ApiContext
 from tuneforge.server.jobs import JobLauncher
 from tuneforge.server.pages import STATIC_DIR, make_pages_router
-from tuneforge.server.security import LOOPBACK_NAMES, AuthError, HostCheck, TokenGuard
+from tuneforge.server.routes import api_router
+from tuneforge.server.security import LOOPBACK_NAMES, HostCheck, TokenGuard
 from tuneforge.storage import Storage
 
 __all__ = ["create_app", "new_token"]
@@ -86,7 +90,8 @@ def create_app(
     )
     app.state.storage = storage
     app.state.launcher = launcher
-    app.include_router(make_api_router(storage, guard, launcher))
+    app.state.api = ApiContext(storage, launcher, guard)
+    app.include_router(api_router())
     label = repr(storage).removeprefix("Storage(").removesuffix(")").strip("'\"")  # no password
     app.include_router(make_pages_router(storage, guard, storage_label=label))
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
@@ -98,40 +103,41 @@ def create_app(
     return app
 
 
+def http_status(error: TuneforgeError) -> int:
+    """The HTTP status that answers ``error``: its own, or the first of its kinds that fits."""
+    if isinstance(error, RequestError):
+        return error.status
+    for kind, status in _STATUSES:
+        if isinstance(error, kind):
+            return status
+    return 400
+
+
+#: Most specific first: ``JobExistsError`` and ``NotRunningError`` are ``ConfigError``s.
+_STATUSES: tuple[tuple[type[TuneforgeError], int], ...] = (
+    (JobExistsError, 409),
+    (NotRunningError, 409),
+    (NotFoundError, 404),
+    (StorageError, 503),
+)
+
+
 def _add_error_handlers(app: FastAPI) -> None:
-    def answer(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-        return JSONResponse({"detail": message}, status_code=status, headers=headers)
-
-    @app.exception_handler(AuthError)
-    async def auth_error(_: Request, exc: AuthError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return answer(exc.status, str(exc), headers)
-
-    @app.exception_handler(FileAccessError)
-    async def file_error(_: Request, exc: FileAccessError) -> JSONResponse:
-        return answer(exc.status, str(exc))
-
-    @app.exception_handler(Conflict)
-    async def conflict(_: Request, exc: Conflict) -> JSONResponse:
-        return answer(409, str(exc))
-
     @app.exception_handler(TuneforgeError)
     async def tuneforge_error(_: Request, exc: TuneforgeError) -> JSONResponse:
-        if isinstance(exc, JobExistsError):
-            return answer(409, str(exc))
-        if isinstance(exc, NotFoundError):
-            return answer(404, str(exc))
-        if isinstance(exc, StorageError):
-            return answer(503, str(exc))
+        status = http_status(exc)
+        message = str(exc)
         if isinstance(exc, ConfigError) and len(exc.problems) > 1:
             message = f"{len(exc.problems)} problems: " + " | ".join(exc.problems)
-            return answer(400, message)
-        return answer(400, str(exc))
+        unauthenticated = isinstance(exc, AuthError) and status == 401
+        headers = {"WWW-Authenticate": "Bearer"} if unauthenticated else None
+        return JSONResponse({"detail": message}, status_code=status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
         problems = [_describe(error) for error in exc.errors()]
-        return answer(422, "; ".join(problems) or "the request is invalid.")
+        message = "; ".join(problems) or "the request is invalid."
+        return JSONResponse({"detail": message}, status_code=422)
 
 
 def _describe(error: Any) -> str:

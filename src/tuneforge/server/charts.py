@@ -31,7 +31,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from tuneforge.storage.queries import TrialPoint
-from tuneforge.trial import TrialState
+from tuneforge.trial import Direction, TrialState
 
 #: Fewer completed trials than this give no importance chart: a forest on four points says nothing.
 MIN_IMPORTANCE_TRIALS = 5
@@ -134,12 +134,13 @@ def completed(points: Sequence[TrialPoint]) -> list[TrialPoint]:
 
 
 def history_data(points: Sequence[TrialPoint], direction: str) -> HistoryData:
+    """``direction`` is ``minimize`` or ``maximize`` (a :class:`~tuneforge.trial.Direction`)."""
+    better = Direction.parse(direction).is_better
     done = sorted(completed(points), key=lambda p: p.number)
     values = [float(p.value) for p in done if p.value is not None]
-    pick = max if direction == "maximize" else min
     best: list[float] = []
     for value in values:
-        best.append(value if not best else pick(best[-1], value))
+        best.append(value if not best or better(value, best[-1]) else best[-1])
     return HistoryData([p.number for p in done], values, best, direction)
 
 
@@ -164,7 +165,7 @@ def parallel_data(
     objective: str,
     log_params: Sequence[str] = (),
     *,
-    direction: str = "minimize",
+    direction: str = Direction.MINIMIZE,
     max_lines: int = MAX_PARALLEL_LINES,
     seed: int = 0,
 ) -> ParallelData:
@@ -173,7 +174,8 @@ def parallel_data(
     done = completed(points)
     n_completed = len(done)
     if n_completed > max_lines:
-        ranked = sorted(done, key=lambda p: float(p.value or 0.0), reverse=direction == "maximize")
+        sign = Direction.parse(direction).sign
+        ranked = sorted(done, key=lambda p: sign * float(p.value or 0.0))
         n_best = max_lines // 5
         rest = ranked[n_best:]
         rng = np.random.default_rng(seed)

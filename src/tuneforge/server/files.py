@@ -3,8 +3,10 @@
 A download path comes from a URL, so it is untrusted: it may hold ``..``, be absolute, or
 name a symbolic link that points elsewhere. :func:`resolve_trial_file` resolves it (links
 included) and accepts only a regular file inside the trial's own folder (resolved too);
-anything else raises :class:`FileAccessError` with the HTTP status to answer: 400 for a
-path that could never be valid, 404 for one that names nothing servable.
+anything else raises :class:`~tuneforge.errors.FileAccessError` with the HTTP status to
+answer: 400 for a path that could never be valid, 404 for one that names nothing servable.
+The listing walks the folder with :func:`tuneforge.results.walk_trial_folder`, the walk
+archives use too, so both leave out the same links.
 
 Log reads work on bytes (a log may be huge, and a byte offset is what a live tail needs to
 continue); a chunk ending inside a UTF-8 character stops before it, so the next chunk
@@ -13,21 +15,27 @@ starts with the whole character.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+
+from tuneforge.errors import FileAccessError
+from tuneforge.results.folders import walk_trial_folder
+
+__all__ = [
+    "FileAccessError",
+    "LogChunk",
+    "LogDecoder",
+    "TrialFile",
+    "list_trial_files",
+    "log_path",
+    "log_size",
+    "read_log",
+    "resolve_trial_file",
+]
 
 #: Files listed at most per trial folder; a folder with more is cut (and says so).
 MAX_LISTED_FILES = 2000
 LOG_FILE = "trial.log"
-
-
-class FileAccessError(Exception):
-    """A requested trial file cannot be served; ``status`` is the HTTP status to answer."""
-
-    def __init__(self, status: int, message: str) -> None:
-        self.status = status
-        super().__init__(message)
 
 
 @dataclass(frozen=True)
@@ -55,27 +63,15 @@ def list_trial_files(trial_dir: str | None) -> tuple[list[TrialFile], bool]:
     """
     if not trial_dir or not Path(trial_dir).is_dir():
         return [], False
-    root = Path(trial_dir)
-    resolved_root = root.resolve()
     found: list[TrialFile] = []
-    for folder, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames.sort()
-        for filename in sorted(filenames):
-            path = Path(folder) / filename
-            try:
-                if path.is_symlink():
-                    target = path.resolve()
-                    if not target.is_relative_to(resolved_root) or not target.is_file():
-                        continue
-                elif not path.is_file():
-                    continue
-                stat = path.stat()
-            except OSError:  # removed while listing, or unreadable
-                continue
-            relative = PurePosixPath(path.relative_to(root).as_posix())
-            found.append(TrialFile(str(relative), stat.st_size, stat.st_mtime))
-            if len(found) >= MAX_LISTED_FILES:
-                return sorted(found, key=lambda f: f.path), True
+    for path, relative in walk_trial_folder(trial_dir):
+        try:
+            stat = path.stat()
+        except OSError:  # removed while listing, or unreadable
+            continue
+        found.append(TrialFile(str(relative), stat.st_size, stat.st_mtime))
+        if len(found) >= MAX_LISTED_FILES:
+            return sorted(found, key=lambda f: f.path), True
     return sorted(found, key=lambda f: f.path), False
 
 

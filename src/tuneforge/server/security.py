@@ -24,16 +24,20 @@ from collections.abc import Collection
 from fastapi import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from tuneforge.errors import AuthError
+
+__all__ = [
+    "ACTION_HEADER",
+    "LOOPBACK_NAMES",
+    "AuthError",
+    "HostCheck",
+    "TokenGuard",
+    "cookie_name",
+    "is_loopback",
+]
+
 ACTION_HEADER = "x-tuneforge-action"
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
-
-
-class AuthError(Exception):
-    """The request lacks the token (401) or carries a wrong one (403)."""
-
-    def __init__(self, status: int, message: str) -> None:
-        self.status = status
-        super().__init__(message)
 
 
 def is_loopback(host: str) -> bool:
