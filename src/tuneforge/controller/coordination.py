@@ -100,14 +100,11 @@ class Member:
             return False
         return time.time() - lease.heartbeat_at < self.settings.lease_timeout
 
-    def take_over_dead_sharers(self, *, sharing: bool) -> None:
-        """Take over the trials of dead controllers sharing the job (see recovery)."""
+    def take_over_dead_sharers(self, *, own_id: str | None) -> None:
+        """Take over the trials of dead controllers sharing the job (see recovery);
+        ``own_id`` is this controller's id when it is one of them."""
         take_over_dead_sharers(
-            self.storage,
-            self.job_name,
-            self.executor,
-            own_id=self.identity.id if sharing else None,
-            is_alive=self.is_alive,
+            self.storage, self.job_name, self.executor, own_id=own_id, is_alive=self.is_alive
         )
 
 
@@ -288,7 +285,7 @@ class LeasedJob(Coordination):
                 f"(`tuneforge stop {member.job_name}`), then resume."
             )
         if sharers:
-            member.take_over_dead_sharers(sharing=False)
+            member.take_over_dead_sharers(own_id=None)
 
 
 class SharedJob(Coordination):
@@ -317,7 +314,7 @@ class SharedJob(Coordination):
         join_job(member.storage, member.job_name, member.identity)
         self._registered = True
         self._last_beat = member.settings.clock()
-        member.take_over_dead_sharers(sharing=True)
+        member.take_over_dead_sharers(own_id=member.identity.id)
         # Active trials belong to the other controllers: they are left to them.
         trials = member.storage.trials(member.job_name)
         self._claims = self._shared_trials(trials)
@@ -354,7 +351,7 @@ class SharedJob(Coordination):
         if not heartbeat(member.storage, member.job_name, member.identity.id):
             self._registered = False
             raise LeaseLost
-        member.take_over_dead_sharers(sharing=True)
+        member.take_over_dead_sharers(own_id=member.identity.id)
 
     def _shared_trials(self, trials: Sequence[Trial]) -> SharedTrials:
         return SharedTrials(
