@@ -134,7 +134,7 @@ class Coordination(abc.ABC):
     ) -> None:
         self.member = member
         self.strategy = strategy
-        self.enqueue = [dict(config) for config in enqueue]
+        self._enqueue = [dict(config) for config in enqueue]  # not yet run, in order
         self.max_trials = max_trials
         self.on_interrupt = on_interrupt
         self.exhausted = False
@@ -220,7 +220,7 @@ class LeasedJob(Coordination):
         if self._rerun_interrupted():
             self._reruns = [t for t in trials if t.state is TrialState.INTERRUPTED]
         n_enqueued = sum(1 for t in trials if t.origin == TrialOrigin.ENQUEUED)
-        self.enqueue = self.enqueue[n_enqueued:]
+        self._enqueue = self._enqueue[n_enqueued:]
         return trials, record.active_seconds
 
     def next_trials(self, free: int) -> list[NextTrial]:
@@ -234,8 +234,8 @@ class LeasedJob(Coordination):
                 trial = self._reruns.pop(0)
                 member.storage.reset_trial(member.job_name, trial.number, owner=member.identity.id)
                 reruns.append(NextTrial(trial.number, dict(trial.params), trial.continues))
-            elif self.enqueue:
-                planned.append(NewTrial(self.enqueue.pop(0), TrialOrigin.ENQUEUED))
+            elif self._enqueue:
+                planned.append(NewTrial(self._enqueue.pop(0), TrialOrigin.ENQUEUED))
             elif self.exhausted:
                 break
             else:
@@ -360,7 +360,7 @@ class SharedJob(Coordination):
             self.strategy,
             trials,
             max_trials=self.max_trials,
-            enqueue=self.enqueue,
+            enqueue=self._enqueue,
             owner=self.member.identity.id,
             rerun_interrupted=self._rerun_interrupted(),
         )
@@ -412,7 +412,7 @@ class SharedTrials:
         self.job_name = job_name
         self.strategy = strategy
         self.max_trials = max_trials
-        self._enqueue = [dict(config) for config in enqueue]
+        self._enqueue = [dict(config) for config in enqueue]  # not yet run, in order
         self._positions = {
             origin: sum(1 for t in trials if t.origin == origin)
             for origin in (TrialOrigin.STRATEGY, TrialOrigin.ENQUEUED)
