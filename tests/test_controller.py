@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tuneforge.controller import Controller, Progress
+from tuneforge.controller import Controller, ControllerSettings, JobLimits, Progress
 from tuneforge.events import MetricObserved, StopSignal, TrialOutcome, TrialStarted
 from tuneforge.executors.base import Emit, Work
 from tuneforge.executors.local import LocalExecutor
@@ -71,8 +71,13 @@ def make_controller(storage: Storage, script: Script = quadratic, **kwargs: Any)
         "executor": LocalExecutor(),
         "make_work": scripted(script),
         "direction": "minimize",
-        "max_trials": 5,
-        "poll_interval": 0.01,
+        "limits": JobLimits(
+            kwargs.pop("max_trials", 5),
+            kwargs.pop("max_parallel", 1),
+            kwargs.pop("max_failures", None),
+            kwargs.pop("time_limit", None),
+        ),
+        "settings": ControllerSettings(poll_interval=0.01),
     }
     settings.update(kwargs)
     return Controller(**settings)

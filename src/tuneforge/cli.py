@@ -6,14 +6,13 @@ for bad input (``ConfigError``) and 1 for anything else; no traceback reaches th
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -28,26 +27,22 @@ from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsed
 from rich.progress import Progress as ProgressBar
 from rich.table import Table
 
-from tuneforge.controller import Controller, MakeWork, Progress
+from tuneforge.controller import Progress
 from tuneforge.errors import (
     ConfigError,
-    JobExistsError,
     NotFoundError,
     StorageError,
     TuneforgeError,
 )
-from tuneforge.executors.base import Work
-from tuneforge.executors.dask import make_executor
 from tuneforge.jobfile import JobSpec, job_from_document, load_job_file
+from tuneforge.launch import launch_job
 from tuneforge.results.export import archive_job, export_trials, to_csv_text, to_json_text
 from tuneforge.results.table import best_trial, sort_frame, trials_frame
-from tuneforge.runner import RunSpec, run_trial, trial_folder
 from tuneforge.space import SearchSpace, load_space_file
 from tuneforge.steering import request_stop
 from tuneforge.storage import JobBusyError, JobRecord, JobState, Storage, default_storage_url
 from tuneforge.storage.queries import DashboardQueries
-from tuneforge.strategies.warm import compatible_trials
-from tuneforge.trial import Trial, TrialState
+from tuneforge.trial import OnInterrupt, Trial, TrialState
 
 app = typer.Typer(
     name="tuneforge",
@@ -129,30 +124,6 @@ def _when(timestamp: float | None) -> str:
 
 
 # -- run ----------------------------------------------------------------------------------
-def _make_work(spec: JobSpec, output_dir: str) -> MakeWork:
-    def make_work(number: int, params: Mapping[str, Any], continues: int | None) -> Work:
-        run_spec = RunSpec(
-            job_name=spec.name,
-            number=number,
-            params=dict(params),
-            static=dict(spec.space.static),
-            command=spec.command,
-            trial_dir=trial_folder(output_dir, number),
-            workdir=spec.workdir,
-            env=dict(spec.env),
-            templates=spec.templates,
-            metrics=spec.metrics,
-            objective=spec.objective.metric,
-            timeout=spec.limits.trial_timeout,
-            retry=spec.retry,
-            max_log_bytes=spec.limits.max_log_bytes,
-            resume_dir=None if continues is None else trial_folder(output_dir, continues),
-        )
-        return functools.partial(run_trial, run_spec)
-
-    return make_work
-
-
 class LiveView:
     """Rich progress for a running job: a bar of trials, the running ones, the best so far."""
 
@@ -200,50 +171,6 @@ class LiveView:
         return f"{text}  [dim]{escape(params)}[/]"
 
 
-def _check_resumable(record: JobRecord, spec: JobSpec) -> None:
-    stored = job_from_document(
-        record.document, record.base_dir, source=f"stored job '{record.name}'"
-    )
-
-    # Static values may change (a longer sleep, a new data path); the space may not, or the
-    # rebuilt strategy would not continue the sequence it started.
-    def shape(space: SearchSpace) -> tuple[Any, Any]:
-        described = space.to_dict()
-        return described["parameters"], described["forbidden"]
-
-    if shape(stored.space) != shape(spec.space):
-        raise ConfigError(
-            f"parameters: the job file's search space differs from the stored job "
-            f"'{record.name}'; a resumed job must keep its space. Give the job a new name instead."
-        )
-
-
-def controller_arguments(spec: JobSpec, storage: Storage, output_dir: str) -> dict[str, Any]:
-    """The ``Controller`` arguments that run ``spec`` (shared by ``run`` and the dashboard)."""
-    warm = [
-        trial
-        for earlier in spec.warm_start
-        for trial in compatible_trials(storage.trials(earlier), spec.space)
-    ]
-    return {
-        "storage": storage,
-        "job_name": spec.name,
-        "strategy": spec.make_strategy(),
-        "executor": make_executor(spec.executor, name=spec.name),
-        "make_work": _make_work(spec, output_dir),
-        "direction": spec.objective.direction,
-        "max_trials": spec.limits.max_trials,
-        "max_parallel": spec.limits.max_parallel,
-        "max_failures": spec.limits.max_failures,
-        "time_limit": spec.limits.time_limit,
-        "enqueue": spec.enqueue,
-        "stopping_rule": spec.make_stopping_rule(),
-        "objective": spec.objective.metric,
-        "on_interrupt": spec.on_interrupt,
-        "warm_start": warm,
-    }
-
-
 @contextmanager
 def _interrupt_on_termination() -> Iterator[None]:
     """SIGTERM and SIGHUP (a service stopping, a closed terminal) end the job like Ctrl-C."""
@@ -271,52 +198,31 @@ def execute_job(
     is new and joined if not, and each new trial is claimed through storage.
     """
     console = _stdout()
-    existing = {job.name: job for job in storage.list_jobs()}
-    joining = spec.name in existing and (resume or join)
-    if joining:
-        record = existing[spec.name]
-        _check_resumable(record, spec)
-        output_dir = record.output_dir or str(Path("runs", spec.name).resolve())
-    else:
-        output_dir = str(Path(spec.output_dir or Path("runs") / spec.name).resolve())
-    # Everything that can fail (warm-start jobs, the executor's scheduler) is built before
-    # the job is written, so a bad setting leaves nothing half-created behind.
-    controller_args = controller_arguments(spec, storage, output_dir)
-    if joining:
+    view = LiveView(console, spec)
+    launched = launch_job(spec, storage, resume=resume, join=join, on_progress=view.update)
+    if launched.resumed:
         console.print(f"Resuming job [bold]{spec.name}[/] ({storage.url})")
     else:
-        create_job = storage.create_job if not join else functools.partial(_create_or_join, storage)
-        create_job(
-            spec.name,
-            document=dict(spec.document),
-            base_dir=spec.base_dir,
-            objective=spec.objective.metric,
-            direction=spec.objective.direction,
-            strategy=spec.strategy,
-            max_trials=spec.limits.max_trials,
-            output_dir=output_dir,
-        )
         console.print(
             f"Job [bold]{spec.name}[/]: {spec.strategy} search, {spec.limits.max_trials} trials, "
             f"{spec.limits.max_parallel} at a time, {spec.objective.direction} "
-            f"{spec.objective.metric}. Trial folders in {output_dir}"
+            f"{spec.objective.metric}. Trial folders in {launched.output_dir}"
         )
-    chosen = controller_args["strategy"]
-    if getattr(chosen, "choice", None):
-        console.print(f"Strategy auto: {chosen.choice} ({chosen.reason})")
-    if join:
-        controller_args["shared"] = True
+    choice = getattr(launched.controller.strategy, "choice", None)  # what "auto" picked
+    if choice:
+        reason = getattr(launched.controller.strategy, "reason", "")
+        console.print(f"Strategy auto: {choice} ({reason})")
     resume_hint = (
         f"tuneforge run {job_file} --resume" if job_file else f"tuneforge resume {spec.name}"
     )
-    with LiveView(console, spec) as view, _interrupt_on_termination():
+    with view, _interrupt_on_termination():
         try:
-            state = Controller(**controller_args, on_progress=view.update).run()
+            state = launched.controller.run()
         except KeyboardInterrupt:
             view.bar.stop()
             then = (
                 "will run again on resume"
-                if spec.on_interrupt == "rerun"
+                if spec.on_interrupt == OnInterrupt.RERUN
                 else "stay interrupted (on_interrupt: mark); resume runs new trials"
             )
             console.print(
@@ -329,14 +235,6 @@ def execute_job(
             raise StorageError(f"{exc} To resume: {resume_hint}") from exc
     record = storage.get_job(spec.name)
     _print_summary(console, storage, record, state)
-
-
-def _create_or_join(storage: Storage, name: str, **fields: Any) -> None:
-    """Create the job, unless another controller created it just now (then join that one)."""
-    try:
-        storage.create_job(name, **fields)
-    except JobExistsError:
-        storage.get_job(name)  # created by another controller a moment ago: join it
 
 
 def _print_summary(console: Console, storage: Storage, record: JobRecord, state: JobState) -> None:

@@ -24,6 +24,20 @@ class TrialStarted:
 
 
 @dataclass(frozen=True)
+class TrialRetried(TrialStarted):
+    """A new attempt of a trial runs; ``reason`` says why the previous one is retried.
+
+    ``attempt`` counts from 1 (so the first retry is attempt 2); ``pid`` is the new
+    attempt's process group. It is a ``TrialStarted`` too (a new attempt starts), so a
+    reader that only wants to know when processes start needs no case of its own; the
+    controller, which records the two differently, tells them apart by exact type.
+    """
+
+    attempt: int = 2
+    reason: str = ""
+
+
+@dataclass(frozen=True)
 class MetricObserved:
     number: int
     observation: Observation
@@ -47,7 +61,8 @@ class TrialFinished:
     outcome: TrialOutcome
 
 
-TrialEvent = TrialStarted | MetricObserved | TrialFinished
+#: Everything a running trial reports, in the order it happens.
+TrialEvent = TrialStarted | TrialRetried | MetricObserved | TrialFinished
 
 
 class StopSignal:

@@ -25,7 +25,6 @@ the value it returned)::
 
 from __future__ import annotations
 
-import functools
 import inspect
 import math
 import os
@@ -39,8 +38,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from tuneforge.controller import Controller, Progress
-from tuneforge.errors import ConfigError, JobExistsError
+from tuneforge.controller import Controller, ControllerSettings, JobLimits, Progress
+from tuneforge.errors import ConfigError
 from tuneforge.events import (
     MetricObserved,
     StopSignal,
@@ -52,6 +51,7 @@ from tuneforge.events import (
 from tuneforge.executors.base import Emit, Executor, Work
 from tuneforge.executors.dask import make_executor
 from tuneforge.executors.local import LocalExecutor
+from tuneforge.launch import JobEntry, coordination, enter, stored_job
 from tuneforge.results.curves import read_curves
 from tuneforge.results.table import best_trial
 from tuneforge.runner import trial_folder
@@ -59,7 +59,7 @@ from tuneforge.space import Parameter, SearchSpace
 from tuneforge.stopping import rule_from_setting
 from tuneforge.storage import Storage
 from tuneforge.strategies.base import make_strategy
-from tuneforge.trial import Observation, Trial, TrialState
+from tuneforge.trial import Direction, Observation, Trial, TrialState
 
 if TYPE_CHECKING:  # the cluster extra
     from distributed import Client
@@ -67,7 +67,6 @@ if TYPE_CHECKING:  # the cluster extra
 ObjectiveResult = float | Mapping[str, float]
 #: ``objective(params)`` or ``objective(params, trial)`` (see :class:`RunningTrial`).
 Objective = Callable[..., ObjectiveResult]
-DIRECTIONS = ("minimize", "maximize")
 
 
 @dataclass(frozen=True)
@@ -324,14 +323,6 @@ def _function_work(
     return work
 
 
-def _create_or_join(storage: Storage, name: str, **fields: Any) -> None:
-    """Create the job, unless another process created it just now (then join that one)."""
-    try:
-        storage.create_job(name, **fields)
-    except JobExistsError:
-        storage.get_job(name)  # created by another process a moment ago: join it
-
-
 def _is_local(executor: str | Executor | Client | None) -> bool:
     return executor is None or (isinstance(executor, str) and executor.strip() == "local")
 
@@ -384,14 +375,17 @@ def optimize(
 
     ``join=True`` runs beside other processes optimizing the same ``job_name`` in the same
     ``storage`` (created by whichever comes first): each trial number and each of the
-    strategy's configurations is taken by exactly one of them (see tuneforge.sharing).
+    strategy's configurations is taken by exactly one of them (see
+    tuneforge.controller.coordination).
 
     ``output_dir`` gives each trial a folder there (``trial-0007``: ``trial.dir``) for its
     files, and lets a ``hyperband`` promotion start from its earlier run's checkpoint
     (``trial.resume_dir``); with ``executor``, it must be a folder the workers share.
     """
-    if direction not in DIRECTIONS:
-        raise ConfigError(f"direction: expected 'minimize' or 'maximize', got {direction!r}.")
+    try:
+        parsed = Direction.parse(direction)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     for name, value in (("max_trials", max_trials), ("n_jobs", n_jobs)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"{name}: must be an int >= 1, got {value!r}.")
@@ -416,20 +410,7 @@ def optimize(
         if isinstance(early_stopping, str | None)
         else dict(early_stopping),
     }
-    if (resume or join) and name in {job.name for job in store.list_jobs()}:
-        store.get_job(name)
-    else:
-        create_job = store.create_job if not join else functools.partial(_create_or_join, store)
-        create_job(
-            name,
-            document=document,
-            base_dir="",
-            objective=metric,
-            direction=direction,
-            strategy=strategy,
-            max_trials=max_trials,
-            output_dir=folders,
-        )
+    stored = stored_job(store, name, resume=resume, join=join)
 
     # Threads here by default; "dask://host:8786", a distributed.Client or an Executor runs
     # each trial elsewhere (the objective is pickled to the worker, so no delivery channel:
@@ -458,18 +439,17 @@ def optimize(
         strategy=chosen,
         executor=runner,
         make_work=make_work,
-        direction=direction,
-        max_trials=max_trials,
-        max_parallel=n_jobs,
-        max_failures=max_failures,
-        time_limit=time_limit,
+        direction=parsed,
+        limits=JobLimits(max_trials, n_jobs, max_failures, time_limit),
         enqueue=queued,
-        on_progress=on_progress,
+        warm_start=warm_start,
         stopping_rule=stopping_rule,
         objective=metric,
-        warm_start=warm_start,
-        poll_interval=0.05,
-        shared=join,
+        coordination=coordination(join),
+        settings=ControllerSettings(poll_interval=0.05),
+        on_progress=on_progress,
     )
+    entry = JobEntry(name, document, "", metric, parsed, strategy, max_trials, folders)
+    enter(store, entry, controller, stored=stored, join=join)
     controller.run()
     return OptimizeResult(name, direction, store.trials(name), store.url, storage=store)

@@ -8,8 +8,9 @@ folder; it counts once toward ``max_trials`` and, if its last attempt fails, onc
 ``max_failures``. A trial that timed out or was stopped is never retried.
 
 The runner decides and runs the attempts (it sees the exit code and every line); each
-new attempt is announced with :class:`TrialRetried`, a :class:`TrialStarted` that also says
-why the previous attempt is retried, which the controller records in storage.
+new attempt is announced with :class:`~tuneforge.events.TrialRetried` (one of the trial
+events, defined with them and re-exported here), which says why the previous attempt is
+retried and which the controller records in storage.
 
 Example:
     >>> policy = RetryPolicy(max_retries=2, exit_codes=(137,))
@@ -25,7 +26,7 @@ import re
 import signal
 from dataclasses import dataclass
 
-from tuneforge.events import TrialStarted
+from tuneforge.events import TrialRetried
 
 __all__ = ["RetryPolicy", "TrialRetried"]
 
@@ -68,18 +69,6 @@ class RetryPolicy:
                 shown = shown[:_QUOTED_CHARS] + " [...]"
             return f"the log matched retry.log_regex: {shown!r}"
         return None
-
-
-@dataclass(frozen=True)
-class TrialRetried(TrialStarted):
-    """A new attempt of a trial runs; ``reason`` says why the previous one is retried.
-
-    ``attempt`` counts from 1 (so the first retry is attempt 2); ``pid`` is the new
-    attempt's process group.
-    """
-
-    attempt: int = 2
-    reason: str = ""
 
 
 def _signal_name(number: int) -> str:

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tuneforge.controller.coordination import SharedTrials
 from tuneforge.jobfile import load_job_file
-from tuneforge.sharing import SharedJob
 from tuneforge.space import Float, SearchSpace
 from tuneforge.storage import JobState, Storage
 from tuneforge.storage.claims import claim_rerun, claim_trial
@@ -185,7 +185,7 @@ def test_a_shared_promotion_names_the_trial_it_continues(tmp_path: Path) -> None
     strategy = make_strategy(
         "hyperband", space, seed=0, options={"resource": "r", "max_resource": 3, "eta": 3}
     )
-    shared = SharedJob(storage, "hb", strategy, [], max_trials=5)
+    shared = SharedTrials(storage, "hb", strategy, [], max_trials=5)
     claimed = []
     for _ in range(5):  # 3 x 1, then the best 2 on 3
         trial = shared.next()
@@ -206,6 +206,6 @@ def test_a_shared_promotion_names_the_trial_it_continues(tmp_path: Path) -> None
         assert dict(parent.params) == {**trial.params, "r": 1}
         assert storage.get_trial("hb", trial.number).continues == trial.continues
     # The last promotion was interrupted: the next controller reruns it from the same trial.
-    rerun = SharedJob(storage, "hb", strategy, storage.trials("hb"), max_trials=5).next()
+    rerun = SharedTrials(storage, "hb", strategy, storage.trials("hb"), max_trials=5).next()
     assert rerun is not None and (rerun.number, rerun.continues) == (4, claimed[4].continues)
     storage.close()

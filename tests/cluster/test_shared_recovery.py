@@ -22,7 +22,13 @@ import sqlalchemy as sa
 import yaml
 
 from tests.reliability.conftest import marked_processes
-from tuneforge.controller import Controller
+from tuneforge.controller import (
+    Controller,
+    ControllerSettings,
+    JobLimits,
+    LeasedJob,
+    SharedJob,
+)
 from tuneforge.executors.local import LocalExecutor
 from tuneforge.space import Float, SearchSpace
 from tuneforge.storage import ControllerLease, JobBusyError, JobState, Storage
@@ -152,7 +158,9 @@ def _shared_job(tmp_path: Path) -> Storage:
     return storage
 
 
-def _controller(storage: Storage, make_work: Any, **settings: Any) -> Controller:
+def _controller(
+    storage: Storage, make_work: Any, *, max_trials: int, shared: bool = False, **settings: Any
+) -> Controller:
     """A controller of the shared job over ``make_work``, random strategy, fast polls."""
     return Controller(
         storage=storage,
@@ -161,12 +169,13 @@ def _controller(storage: Storage, make_work: Any, **settings: Any) -> Controller
         executor=LocalExecutor(),
         make_work=make_work,
         direction="minimize",
-        poll_interval=0.01,
-        **settings,
+        limits=JobLimits(max_trials),
+        coordination=SharedJob if shared else LeasedJob,
+        settings=ControllerSettings(poll_interval=0.01, **settings),
     )
 
 
-def _resume(storage: Storage) -> Controller:
+def _resume(storage: Storage, **settings: Any) -> Controller:
     def make_work(number: int, params: Any, continues: Any = None) -> Any:
         def work(emit: Any, stop: Any) -> Any:
             from tuneforge.events import TrialOutcome
@@ -175,7 +184,7 @@ def _resume(storage: Storage) -> Controller:
 
         return work
 
-    return _controller(storage, make_work, max_trials=3)
+    return _controller(storage, make_work, max_trials=3, **settings)
 
 
 def test_resume_refuses_a_job_that_live_controllers_share(tmp_path: Path) -> None:
@@ -197,8 +206,7 @@ def test_resume_reruns_the_trials_of_dead_sharing_controllers(tmp_path: Path) ->
     )
     assert claim.number == 0
     storage.start_trial("shared", 0, trial_dir=None, pid=None, time=time.time())
-    controller = _resume(storage)
-    controller.lease_timeout = 0.0  # its heartbeat is too old already
+    controller = _resume(storage, lease_timeout=0.0)  # its heartbeat is too old already
     assert controller.run() is JobState.COMPLETED
     trials = storage.trials("shared")
     assert [t.state for t in trials] == [TrialState.COMPLETED] * 3

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from tests.reliability.conftest import MakeJob, marked_processes, spawn
 from tuneforge.cli import app
-from tuneforge.controller import Controller
+from tuneforge.controller import Controller, ControllerSettings, JobLimits
 from tuneforge.events import StopSignal, TrialOutcome, TrialStarted
 from tuneforge.executors.base import Emit, Work
 from tuneforge.executors.local import LocalExecutor
@@ -82,8 +82,12 @@ def _controller(storage: Storage, **kwargs: object) -> Controller:
         "executor": LocalExecutor(),
         "make_work": _work,
         "direction": "minimize",
-        "max_trials": 3,
-        "poll_interval": 0.01,
+        "limits": JobLimits(kwargs.pop("max_trials", 3), time_limit=kwargs.pop("time_limit", None)),
+        "settings": ControllerSettings(
+            poll_interval=0.01,
+            heartbeat_interval=kwargs.pop("heartbeat_interval", 2.0),
+            lease_timeout=kwargs.pop("lease_timeout", 30.0),
+        ),
     }
     settings.update(kwargs)
     return Controller(**settings)  # type: ignore[arg-type]

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from tests.reliability.conftest import MakeJob, spawn
 from tuneforge.cli import app
-from tuneforge.controller import Controller
+from tuneforge.controller import Controller, ControllerSettings, JobLimits
 from tuneforge.errors import StorageError
 from tuneforge.events import MetricObserved, StopSignal, TrialOutcome, TrialStarted
 from tuneforge.executors.base import Emit, Work
@@ -134,9 +134,8 @@ def _controller(storage: Storage, max_trials: int) -> Controller:
         executor=LocalExecutor(),
         make_work=_work,
         direction="minimize",
-        max_trials=max_trials,
-        max_parallel=2,
-        poll_interval=0.01,
+        limits=JobLimits(max_trials, max_parallel=2),
+        settings=ControllerSettings(poll_interval=0.01),
     )
 
 

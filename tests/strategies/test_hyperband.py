@@ -308,7 +308,7 @@ def test_a_promotion_continues_the_trial_that_ran_it_on_the_rung_below() -> None
     for number in range(60):
         config = search.ask()
         assert config is not None
-        parent = search.continues(config)
+        parent = config.continues
         n_promotions += parent is not None
         if parent is None:
             earlier = [t for t in trials if t.params["x"] == config["x"]]

@@ -1,8 +1,8 @@
 """Jobs started from the dashboard: a posted job file, run in a thread of the server process.
 
-The job runs with the same controller arguments as ``tuneforge run`` (see
-:func:`tuneforge.cli.controller_arguments`) and writes to the server's storage, so it shows
-up like any other job and ``tuneforge stop`` or the stop button steer it.
+The job is launched as ``tuneforge run`` launches it (:func:`tuneforge.launch.launch_job`:
+checked, built, then recorded) and writes to the server's storage, so it shows up like any
+other job and ``tuneforge stop`` or the stop button steer it.
 
 Paths: relative paths in the job file (``workdir``, templates, ``parameters_file``,
 ``design``) and the default trial folders (``runs/<name>``, or a relative ``output_dir``)
@@ -21,8 +21,10 @@ import logging
 import threading
 from pathlib import Path
 
+from tuneforge.controller import Controller
 from tuneforge.errors import ConfigError, TuneforgeError
-from tuneforge.jobfile import JobSpec, job_from_document, parse_yaml
+from tuneforge.jobfile import job_from_document, parse_yaml
+from tuneforge.launch import launch_job
 from tuneforge.storage import JobRecord, JobState, Storage
 
 _log = logging.getLogger(__name__)
@@ -38,7 +40,8 @@ class JobLauncher:
         self._lock = threading.Lock()
 
     def start(self, job_file: str, base_dir: str | None = None) -> JobRecord:
-        """Check the job file, record the job (``JobExistsError`` if taken) and start it."""
+        """Check the job file, build its controller, record the job (``JobExistsError`` if
+        the name is taken) and start it."""
         base = self._base(base_dir)
         document = parse_yaml(job_file, "job_file")
         if document is None:
@@ -47,25 +50,15 @@ class JobLauncher:
                 "parameters and objective."
             )
         spec = job_from_document(document, base, source="job_file")
-        output_dir = str((base / (spec.output_dir or Path("runs") / spec.name)).resolve())
-        record = self.storage.create_job(
-            spec.name,
-            document=dict(spec.document),
-            base_dir=spec.base_dir,
-            objective=spec.objective.metric,
-            direction=spec.objective.direction,
-            strategy=spec.strategy,
-            max_trials=spec.limits.max_trials,
-            output_dir=output_dir,
-        )
+        launched = launch_job(spec, self.storage, base_dir=base)
         thread = threading.Thread(
-            target=self._run, args=(spec, output_dir), name=f"tuneforge-job-{spec.name}"
+            target=self._run, args=(launched.controller,), name=f"tuneforge-job-{spec.name}"
         )
         thread.daemon = True  # a hard exit must not hang on it; shutdown() stops it cleanly
         with self._lock:
             self._threads[spec.name] = thread
         thread.start()
-        return record
+        return launched.record
 
     @property
     def running(self) -> list[str]:
@@ -96,19 +89,16 @@ class JobLauncher:
             )
         return folder
 
-    def _run(self, spec: JobSpec, output_dir: str) -> None:
-        # Imported here: the CLI module is only needed once a job actually runs.
-        from tuneforge.cli import controller_arguments
-        from tuneforge.controller import Controller
-
+    def _run(self, controller: Controller) -> None:
+        name = controller.job_name
         try:
-            Controller(**controller_arguments(spec, self.storage, output_dir)).run()
+            controller.run()
         except Exception as exc:  # the thread has no caller: record the failure instead
-            _log.exception("job %r failed in the dashboard's thread", spec.name)
+            _log.exception("job %r failed in the dashboard's thread", name)
             with contextlib.suppress(TuneforgeError):
                 self.storage.set_job_state(
-                    spec.name, JobState.FAILED, f"the dashboard could not run it: {exc}"
+                    name, JobState.FAILED, f"the dashboard could not run it: {exc}"
                 )
         finally:
             with self._lock:
-                self._threads.pop(spec.name, None)
+                self._threads.pop(name, None)

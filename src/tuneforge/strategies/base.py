@@ -13,12 +13,12 @@ package, through the ``tuneforge.strategies`` entry point group)::
             super().__init__(space, seed=seed)
             ...
         def ask(self):
-            return self.space.sample(self.rng)
+            return Suggestion(self.space.sample(self.rng))
 
 Its keyword-only constructor arguments are its options (the job file's
 ``strategy_options``); they are checked against the signature before it is built.
 ``seed`` and ``direction`` are not options: the job gives them (a strategy that learns
-from values reads ``self.direction``, ``"minimize"`` or ``"maximize"``; one that defines
+from values reads ``self.direction``, a :class:`~tuneforge.trial.Direction`; one that defines
 its own ``__init__`` without ``direction`` is built without it).
 
 A *family* of strategies shares one class and takes the rest of a ``prefix:suffix`` name
@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import abc
 import inspect
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -38,9 +38,69 @@ import numpy as np
 from tuneforge.errors import ConfigError
 from tuneforge.registry import Registry
 from tuneforge.space import Scalar, SearchSpace
-from tuneforge.trial import Trial
+from tuneforge.trial import Direction, Trial, TrialOrigin
 
 Config = dict[str, Scalar]
+
+
+class Suggestion(Mapping[str, Scalar]):
+    """A configuration ``ask`` proposes, and the earlier trial it continues, if any.
+
+    It reads as the configuration itself (``config["lr"]``, ``dict(config)``, ``config ==
+    {...}`` compare the values only). ``continues`` names the trial whose saved state it
+    can start from: a strategy that runs a configuration again on a larger resource
+    (``hyperband``) names the trial that ran it on the smaller one; the new trial then
+    gets that trial's folder as ``${resume_dir}`` (``trial.resume_dir`` in Python) and may
+    load its checkpoint instead of training from scratch. ``None``: start afresh.
+
+    It cannot be changed, and it copies what it is made from, so a strategy never shares
+    its own dicts with the caller.
+
+    >>> config = Suggestion({"lr": 0.1, "epochs": 9}, continues=4)
+    >>> config["epochs"], config.continues, config == {"lr": 0.1, "epochs": 9}
+    (9, 4, True)
+    >>> Suggestion({"lr": 0.1})
+    {'lr': 0.1}
+    """
+
+    __slots__ = ("_config", "_continues")
+
+    def __init__(self, config: Mapping[str, Scalar], continues: int | None = None) -> None:
+        self._config: Config = dict(config)
+        self._continues = continues
+
+    @property
+    def continues(self) -> int | None:
+        """The number of the earlier trial this configuration continues, or ``None``."""
+        return self._continues
+
+    def __getitem__(self, name: str) -> Scalar:
+        return self._config[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._config)
+
+    def __len__(self) -> int:
+        return len(self._config)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._config
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Suggestion):
+            return self._config == other._config
+        if isinstance(other, Mapping):
+            return self._config == dict(other)
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        # Printed as the configuration it is; the trial it continues only when there is one.
+        if self._continues is None:
+            return repr(self._config)
+        return f"Suggestion({self._config!r}, continues={self._continues})"
+
+    def __reduce__(self) -> tuple[type[Suggestion], tuple[Config, int | None]]:
+        return (Suggestion, (self._config, self._continues))
 
 
 class Strategy(abc.ABC):
@@ -50,8 +110,9 @@ class Strategy(abc.ABC):
       * take ``space`` and a keyword-only ``seed`` (plus its own keyword-only options) and
         draw every random number from ``self.rng``, so the same seed gives the same
         configurations;
-      * implement ``ask``, returning a valid configuration (``space.check`` would accept
-        it) or ``None`` when it has nothing left to propose;
+      * implement ``ask``, returning a :class:`Suggestion` of a valid configuration
+        (``space.check`` would accept it), with the trial it continues if it runs an
+        earlier configuration again, or ``None`` when it has nothing left to propose;
       * optionally implement ``tell`` to learn from finished trials, and
         ``n_configurations`` when it has a finite number of configurations.
     """
@@ -61,29 +122,20 @@ class Strategy(abc.ABC):
     def __init__(
         self, space: SearchSpace, *, seed: int | None = None, direction: str = "minimize"
     ) -> None:
-        if direction not in ("minimize", "maximize"):
-            raise ConfigError(f"direction: expected 'minimize' or 'maximize', got {direction!r}.")
+        try:
+            self.direction = Direction.parse(direction)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
         self.space = space
         self.seed = seed
-        self.direction = direction
         self.rng = np.random.default_rng(seed)
 
     @abc.abstractmethod
-    def ask(self) -> Config | None:
+    def ask(self) -> Suggestion | None:
         """The next configuration to run, or ``None`` when the strategy is exhausted."""
 
     def tell(self, trial: Trial) -> None:  # noqa: B027 - most strategies learn nothing
         """Learn from a finished trial (completed, failed or stopped)."""
-
-    def continues(self, config: Config) -> int | None:
-        """The earlier trial whose saved state ``config``, just asked, can start from.
-
-        A strategy that runs a configuration again on a larger resource (``hyperband``)
-        names the trial that ran it on the smaller one; the trial then gets that trial's
-        folder as ``${resume_dir}`` (``trial.resume_dir`` in Python) and may load its
-        checkpoint instead of training from scratch. ``None`` (the default): start afresh.
-        """
-        return None
 
     @property
     def n_configurations(self) -> int | None:
@@ -139,7 +191,7 @@ class Strategy(abc.ABC):
         that seeded sequences continue where they stopped, then tells every finished one.
         """
         for trial in sorted(trials, key=lambda t: t.number):
-            if trial.origin == "strategy":
+            if trial.origin == TrialOrigin.STRATEGY:
                 self.ask()
         for trial in trials:
             if trial.state.is_finished():

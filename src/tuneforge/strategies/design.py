@@ -24,7 +24,7 @@ from typing import Any
 
 from tuneforge.errors import ConfigError, SpaceError
 from tuneforge.space import Categorical, Int, Parameter, Scalar, SearchSpace
-from tuneforge.strategies.base import Config, Strategy, register
+from tuneforge.strategies.base import Config, Strategy, Suggestion, register
 
 
 @register("design")
@@ -80,11 +80,11 @@ class DesignSearch(Strategy):
     def n_configurations(self) -> int:
         return len(self._rows)
 
-    def ask(self) -> Config | None:
+    def ask(self) -> Suggestion | None:
         if self._next >= len(self._rows):
             return None
         self._next += 1
-        return dict(self._rows[self._next - 1])
+        return Suggestion(self._rows[self._next - 1])
 
 
 def check_design(

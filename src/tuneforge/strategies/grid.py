@@ -26,7 +26,7 @@ import numpy as np
 
 from tuneforge.errors import ConfigError
 from tuneforge.space import Scalar, SearchSpace
-from tuneforge.strategies.base import Config, Strategy, register
+from tuneforge.strategies.base import Config, Strategy, Suggestion, register
 
 #: Grids larger than this are refused: a search that could never finish is a mistake.
 MAX_GRID_SIZE = 10_000_000
@@ -115,7 +115,7 @@ class GridSearch(Strategy):
     def n_configurations(self) -> int:
         return self._size
 
-    def ask(self) -> Config | None:
+    def ask(self) -> Suggestion | None:
         if self._asked >= self._size:
             return None
         index = self._asked
@@ -127,7 +127,7 @@ class GridSearch(Strategy):
                 self._order = np.arange(self._size, dtype=np.uint32)
                 self.rng.shuffle(self._order)
             index = int(self._order[index])
-        return self._configuration(index)
+        return Suggestion(self._configuration(index))
 
     def _count(self, depth: int, chosen: tuple[int, ...], partial: dict[str, Scalar]) -> int:
         """Configurations below a node; ``partial`` holds the active structural values."""

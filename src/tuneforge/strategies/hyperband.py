@@ -23,10 +23,11 @@ The resource reaches the trial as a parameter of its configuration (``resource: 
 makes every configuration hold ``epochs``), so ``${epochs}`` in a command, the
 ``TUNEFORGE_PARAM_EPOCHS`` variable or ``params["epochs"]`` in Python set it; scripts need
 no intermediate reporting. A configuration promoted to the next rung runs again as a new
-trial with the larger resource, told which trial ran it on the rung below
-(:meth:`Hyperband.continues`): that trial's folder is its ``${resume_dir}``
-(``trial.resume_dir`` in Python). A script that saves a checkpoint in its trial folder
-can load it from there and train only the rest; one that does not trains from scratch.
+trial with the larger resource, told which trial ran it on the rung below (the
+``continues`` of the ``Suggestion`` that ``ask`` returns): that trial's folder is its
+``${resume_dir}`` (``trial.resume_dir`` in Python). A script that saves a checkpoint in
+its trial folder can load it from there and train only the rest; one that does not
+trains from scratch.
 
 ``checkpoints: true`` says the script does so. Promotions then cost only the extra
 resource, which makes the aggressive brackets cheap, and the schedule changes with it:
@@ -69,8 +70,15 @@ from typing import Any
 
 from tuneforge.errors import ConfigError
 from tuneforge.space import SearchSpace
-from tuneforge.strategies.base import Config, Strategy, make_strategy, register, strategy_class
-from tuneforge.trial import Trial, TrialState
+from tuneforge.strategies.base import (
+    Config,
+    Strategy,
+    Suggestion,
+    make_strategy,
+    register,
+    strategy_class,
+)
+from tuneforge.trial import Trial, TrialOrigin, TrialState
 
 Key = tuple[tuple[str, Hashable], ...]
 
@@ -320,19 +328,14 @@ class Hyperband(Strategy):
         self._runs: list[_BracketRun] = []
         self._open: list[_BracketRun] = []
         self._pending: dict[Key, deque[tuple[_BracketRun, _Run]]] = {}
-        self._continued: tuple[Key, int] | None = None  # the last ask, if a promotion
-
-    def continues(self, config: Config) -> int | None:
-        """For a promotion just asked: the trial that ran the configuration on the rung below."""
-        if self._continued is not None and self._continued[0] == _key(config):
-            return self._continued[1]
-        return None
 
     # -- ask / tell ------------------------------------------------------------------------
-    def ask(self) -> Config | None:
+    def ask(self) -> Suggestion | None:
+        """The next run; a promotion continues the trial that ran it on the rung below."""
         action = self._next_action()
         self._commit(action)
-        return self._configuration(action)
+        parent = action.promoted.number if action.promoted is not None else None
+        return Suggestion(self._configuration(action), continues=parent)
 
     def tell(self, trial: Trial) -> None:
         queue = self._pending.get(_key(trial.params))
@@ -360,7 +363,7 @@ class Hyperband(Strategy):
         as the promotion it matches, else as a new configuration of the newest bracket.
         """
         ordered = sorted(trials, key=lambda t: t.number)
-        asked = [t for t in ordered if t.origin == "strategy"]
+        asked = [t for t in ordered if t.origin == TrialOrigin.STRATEGY]
         ask_times: dict[int, float] = {}
         earliest = math.inf
         for trial in reversed(asked):  # asks happen in number order: a suffix minimum
@@ -435,8 +438,6 @@ class Hyperband(Strategy):
         bracket.runs[action.rung].append(run)
         full = _key(self._configuration(action))
         self._pending.setdefault(full, deque()).append((bracket, run))
-        parent = action.promoted.number if action.promoted is not None else None
-        self._continued = None if parent is None else (full, parent)
 
     def _configuration(self, action: _Action) -> Config:
         resource = self._bracket(action.bracket).rungs[action.rung].resource
@@ -480,7 +481,7 @@ class Hyperband(Strategy):
             return None
         if not math.isfinite(trial.value):
             return None
-        return -trial.value if self.direction == "maximize" else trial.value
+        return self.direction.sign * trial.value
 
     def resource_of(self, trial: Trial) -> int:
         """The resource a trial ran with (the static value when it did not set one)."""

@@ -35,7 +35,7 @@ from scipy.stats import qmc
 from tuneforge.errors import ConfigError, SpaceError
 from tuneforge.space import SearchSpace
 from tuneforge.space.search_space import MAX_REJECTIONS
-from tuneforge.strategies.base import Config, Strategy, register
+from tuneforge.strategies.base import Config, Strategy, Suggestion, register
 
 #: The size of each design when ``n_points`` is not given.
 DEFAULT_N_POINTS = 100
@@ -87,7 +87,7 @@ class LatinHypercubeSearch(Strategy):
         configs = (self.space.decode(point) for point in points)
         return [config for config in configs if not self.space.is_forbidden(config)]
 
-    def ask(self) -> Config | None:
+    def ask(self) -> Suggestion | None:
         if self.n_points is None:
             drawn = 0
             while not self._queue:
@@ -99,4 +99,4 @@ class LatinHypercubeSearch(Strategy):
                     )
                 self._queue.extend(self._design(DEFAULT_N_POINTS))
                 drawn += DEFAULT_N_POINTS
-        return self._queue.popleft() if self._queue else None
+        return Suggestion(self._queue.popleft()) if self._queue else None

@@ -26,8 +26,8 @@ from typing import Any
 from tuneforge.errors import ConfigError
 from tuneforge.space import Categorical, Float, Int, Parameter, SearchSpace
 from tuneforge.space.search_space import MAX_REJECTIONS
-from tuneforge.strategies.base import Config, Strategy, register_family
-from tuneforge.trial import Trial, TrialState
+from tuneforge.strategies.base import Config, Strategy, Suggestion, register_family
+from tuneforge.trial import Trial, TrialOrigin, TrialState
 
 
 def _import_optuna() -> Any:
@@ -94,9 +94,9 @@ class OptunaSearch(Strategy):
         }
         self._pending: list[tuple[Config, Any]] = []
 
-    def ask(self) -> Config | None:
+    def ask(self) -> Suggestion | None:
         try:
-            return self._ask()
+            return Suggestion(self._ask())
         except ModuleNotFoundError as exc:
             # Some samplers import their own dependency when they first sample
             # (CmaEsSampler needs ``cmaes``, GPSampler ``torch``).
@@ -105,7 +105,7 @@ class OptunaSearch(Strategy):
                 f"{exc.name!r}; install it (pip install {exc.name})."
             ) from None
 
-    def _ask(self) -> Config | None:
+    def _ask(self) -> Config:
         for _ in range(MAX_REJECTIONS):
             trial = self.study.ask()
             config: Config = {}
@@ -156,7 +156,7 @@ class OptunaSearch(Strategy):
         run interleaved tells) is failed in Optuna, and the stored trial is added as is.
         """
         ordered = sorted(trials, key=lambda t: t.number)
-        mine = [t for t in ordered if t.origin == "strategy"]
+        mine = [t for t in ordered if t.origin == TrialOrigin.STRATEGY]
         for stored in mine:
             config = self.ask()
             if config != stored.params:
@@ -165,7 +165,7 @@ class OptunaSearch(Strategy):
             if trial.state.is_finished():
                 self.tell(trial)
 
-    def _forget(self, config: Config | None) -> None:
+    def _forget(self, config: Mapping[str, Any] | None) -> None:
         for i, (pending_config, pending) in enumerate(self._pending):
             if pending_config == config:
                 del self._pending[i]

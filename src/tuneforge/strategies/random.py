@@ -13,12 +13,12 @@ Example:
 
 from __future__ import annotations
 
-from tuneforge.strategies.base import Config, Strategy, register
+from tuneforge.strategies.base import Strategy, Suggestion, register
 
 
 @register("random")
 class RandomSearch(Strategy):
     """Draws every configuration independently from ``self.rng``; never exhausted."""
 
-    def ask(self) -> Config | None:
-        return self.space.sample(self.rng)
+    def ask(self) -> Suggestion | None:
+        return Suggestion(self.space.sample(self.rng))

@@ -27,7 +27,7 @@ from scipy.stats import qmc
 from tuneforge.errors import SpaceError
 from tuneforge.space import SearchSpace
 from tuneforge.space.search_space import MAX_REJECTIONS
-from tuneforge.strategies.base import Config, Strategy, register
+from tuneforge.strategies.base import Strategy, Suggestion, register
 
 #: Points drawn at a time; a power of two keeps scipy's balance check quiet.
 BLOCK_SIZE = 64
@@ -65,11 +65,11 @@ class SobolSearch(Strategy):
         self._next += 1
         return point
 
-    def ask(self) -> Config | None:
+    def ask(self) -> Suggestion | None:
         for _ in range(MAX_REJECTIONS):
             config = self.space.decode(self._next_point())
             if not self.space.is_forbidden(config):
-                return config
+                return Suggestion(config)
         raise SpaceError(
             f"sobol: {MAX_REJECTIONS} points in a row were forbidden: the forbidden clauses "
             f"{[c.describe() for c in self.space.forbidden]} exclude (almost) the whole space."

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import inspect
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import ClassVar
 
 import numpy as np
@@ -34,10 +34,11 @@ from tuneforge.space import (
     GreaterThan,
     InSet,
     Int,
+    Scalar,
     SearchSpace,
 )
-from tuneforge.strategies.base import Config, Strategy, strategy_class
-from tuneforge.trial import Trial, TrialState
+from tuneforge.strategies.base import Strategy, Suggestion, strategy_class
+from tuneforge.trial import Trial, TrialOrigin, TrialState
 
 StrategyFactory = Callable[[SearchSpace, int | None], Strategy]
 
@@ -119,12 +120,17 @@ CONTRACT_SPACES: dict[str, Callable[[], SearchSpace]] = {
 _FINISHED = (TrialState.COMPLETED, TrialState.FAILED, TrialState.STOPPED)
 
 
-def ask_many(strategy: Strategy, n: int) -> list[Config | None]:
+def ask_many(strategy: Strategy, n: int) -> list[Suggestion | None]:
     """``n`` answers of ``ask`` in a row (``None`` included)."""
     return [strategy.ask() for _ in range(n)]
 
 
-def make_trial(number: int, params: Config, state: TrialState, origin: str = "strategy") -> Trial:
+def make_trial(
+    number: int,
+    params: Mapping[str, Scalar],
+    state: TrialState,
+    origin: str = TrialOrigin.STRATEGY,
+) -> Trial:
     """A trial as storage would record it in ``state``, with the fields that state has."""
     if state is TrialState.COMPLETED:
         return Trial(
@@ -194,12 +200,14 @@ class StrategyContract:
     def test_every_configuration_is_valid(
         self, make_strategy: StrategyFactory, space: SearchSpace
     ) -> None:
-        """Every configuration holds active parameters only, in the canonical form check returns."""
+        """Every configuration holds active parameters only, in the canonical form check
+        returns, as a Suggestion that names no trial or an earlier one as continued."""
         strategy = make_strategy(space, 0)
         for config in ask_many(strategy, self.n_asks):
             if config is None:
                 continue
-            assert isinstance(config, dict)
+            assert isinstance(config, Suggestion)
+            assert config.continues is None or config.continues >= 0
             checked = space.check(config)
             assert checked == config
             assert {k: type(v) for k, v in checked.items()} == {
@@ -245,7 +253,8 @@ class StrategyContract:
     def test_changing_a_returned_configuration_changes_nothing_else(
         self, make_strategy: StrategyFactory, space: SearchSpace
     ) -> None:
-        """The caller owns what ask returns: editing it does not alter later configurations."""
+        """The caller owns what ask returns: it cannot be edited, and editing a dict made
+        from it does not alter later configurations."""
         expected = ask_many(make_strategy(space, 3), self.n_asks)
         strategy = make_strategy(space, 3)
         seen = []
@@ -253,8 +262,10 @@ class StrategyContract:
             config = strategy.ask()
             seen.append(None if config is None else dict(config))
             if config is not None:
-                config.clear()
-                config["not-a-parameter"] = 1
+                assert not hasattr(config, "__setitem__") and not hasattr(config, "clear")
+                edited = dict(config)
+                edited.clear()
+                edited["not-a-parameter"] = 1
         assert seen == expected
 
     # -- tell and restore ------------------------------------------------------------------

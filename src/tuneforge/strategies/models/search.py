@@ -41,9 +41,9 @@ from threadpoolctl import ThreadpoolController
 
 from tuneforge.errors import ConfigError, SpaceError
 from tuneforge.space import SearchSpace
-from tuneforge.strategies.base import Config, Strategy
+from tuneforge.strategies.base import Config, Strategy, Suggestion
 from tuneforge.strategies.models.encoding import Encoder, feature_key
-from tuneforge.trial import Trial, TrialState
+from tuneforge.trial import Trial, TrialOrigin, TrialState
 
 Array = npt.NDArray[np.float64]
 
@@ -160,12 +160,12 @@ class ModelBasedSearch(Strategy):
         return keys
 
     # -- ask / tell -----------------------------------------------------------------------
-    def ask(self) -> Config | None:
+    def ask(self) -> Suggestion | None:
         rng = np.random.default_rng([self._entropy, self._n_asked])
         index = self._n_asked
         self._n_asked += 1
         if not len(self.space):
-            return {}
+            return Suggestion({})
         taken = self.taken()
         features: Array | None = None
         in_design = (
@@ -178,7 +178,7 @@ class ModelBasedSearch(Strategy):
             features = self._design_point(index, rng, taken)
         config = self.encoder.config(features)
         self._pending.append((dict(config), self.encoder.features(config)))
-        return config
+        return Suggestion(config)
 
     @abc.abstractmethod
     def _propose(self, rng: np.random.Generator) -> Array | None:
@@ -222,7 +222,7 @@ class ModelBasedSearch(Strategy):
             if trial.value is None or not math.isfinite(trial.value):
                 loss = math.nan
             else:
-                loss = float(trial.value) if self.direction == "minimize" else -float(trial.value)
+                loss = self.direction.sign * float(trial.value)
         else:  # FAILED, STOPPED_EARLY: a region to avoid
             loss = math.nan
         features = self.encoder.features(config)
@@ -243,9 +243,9 @@ class ModelBasedSearch(Strategy):
         keep the unfinished ones as pending and tell the finished ones.
         """
         ordered = sorted(trials, key=lambda t: t.number)
-        self._n_asked += sum(1 for t in ordered if t.origin == "strategy")
+        self._n_asked += sum(1 for t in ordered if t.origin == TrialOrigin.STRATEGY)
         for trial in ordered:
-            if trial.origin == "strategy" and not trial.state.is_finished():
+            if trial.origin == TrialOrigin.STRATEGY and not trial.state.is_finished():
                 try:
                     config = self.space.check(dict(trial.params))
                 except SpaceError:
