@@ -27,7 +27,7 @@ read its milliseconds as shares, and the plain run's trials/s as the speed.
 
 Usage (from the repository root; Optuna from the ``optuna`` extra)::
 
-    python benchmarks/loop_speed.py                    # the comparison, about 2 minutes
+    python benchmarks/loop_speed.py                    # the comparison, 3 minutes when quiet
     python benchmarks/loop_speed.py --repeats 3 --trials 100 --command-trials 100
     python benchmarks/loop_speed.py --profile          # where tuneforge's time goes
 """
@@ -128,13 +128,18 @@ def tuneforge_in_process(folder: Path, trials: int, seed: int) -> Run:
     return Run(trials, wall, steady_rate(ends))
 
 
-def optuna_in_process(folder: Path, trials: int, seed: int) -> Run:
+def optuna_random(folder: Path, trials: int, seed: int, value: Callable[[float], float]) -> Run:
+    """An Optuna study with RandomSampler and an SQLite file, of ``value(x)`` for x in [0, 1]."""
     url = f"sqlite:///{folder / 'optuna.db'}"
     started = time.perf_counter()
     study = optuna.create_study(storage=url, sampler=optuna.samplers.RandomSampler(seed=seed))
-    study.optimize(lambda t: objective_value(t.suggest_float("x", 0.0, 1.0)), n_trials=trials)
+    study.optimize(lambda t: value(t.suggest_float("x", 0.0, 1.0)), n_trials=trials)
     wall = time.perf_counter() - started
     return Run(trials, wall, optuna_steady(study))
+
+
+def optuna_in_process(folder: Path, trials: int, seed: int) -> Run:
+    return optuna_random(folder, trials, seed, objective_value)
 
 
 @contextlib.contextmanager
@@ -200,12 +205,7 @@ def run_printf(x: float) -> float:
 
 
 def optuna_command(folder: Path, trials: int, seed: int) -> Run:
-    url = f"sqlite:///{folder / 'optuna.db'}"
-    started = time.perf_counter()
-    study = optuna.create_study(storage=url, sampler=optuna.samplers.RandomSampler(seed=seed))
-    study.optimize(lambda t: run_printf(t.suggest_float("x", 0.0, 1.0)), n_trials=trials)
-    wall = time.perf_counter() - started
-    return Run(trials, wall, optuna_steady(study))
+    return optuna_random(folder, trials, seed, run_printf)
 
 
 def optuna_command_wal(folder: Path, trials: int, seed: int) -> Run:
