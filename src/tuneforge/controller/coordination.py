@@ -412,7 +412,7 @@ class SharedTrials:
         self.job_name = job_name
         self.strategy = strategy
         self.max_trials = max_trials
-        self._enqueue = [dict(config) for config in enqueue]  # not yet run, in order
+        self._enqueue = [dict(config) for config in enqueue]
         self._positions = {
             origin: sum(1 for t in trials if t.origin == origin)
             for origin in (TrialOrigin.STRATEGY, TrialOrigin.ENQUEUED)
