@@ -51,6 +51,12 @@ def test_a_finished_trial_cannot_be_stopped(storage: Storage) -> None:
     assert issubclass(NotRunningError, ConfigError)
 
 
+def test_the_option_that_named_the_trial_starts_the_message(storage: Storage) -> None:
+    """The CLI passes ``--trial``, so its error names the option the user typed."""
+    with pytest.raises(NotRunningError, match=r"^--trial: trial 1 of job 'job' is completed"):
+        request_stop(storage, "job", 1, field="--trial")
+
+
 def test_a_finished_job_cannot_be_stopped(storage: Storage) -> None:
     """A job that is not running says which state it is in."""
     storage.set_job_state("job", JobState.COMPLETED)

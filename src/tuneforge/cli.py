@@ -553,7 +553,7 @@ def stop(
 ) -> None:
     """Stop a running job (or one of its trials) from any terminal."""
     with friendly_errors():
-        request_stop(open_storage(storage), job, trial)
+        request_stop(open_storage(storage), job, trial, field="--trial")
         what = f"trial {trial} of job '{job}'" if trial is not None else f"job '{job}'"
         typer.echo(f"Stop requested for {what}; its controller ends it within a second.")
 

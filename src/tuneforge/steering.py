@@ -12,11 +12,14 @@ from tuneforge.errors import NotRunningError
 from tuneforge.storage import JobState, Storage
 
 
-def request_stop(storage: Storage, job: str, trial: int | None = None) -> None:
+def request_stop(
+    storage: Storage, job: str, trial: int | None = None, *, field: str | None = None
+) -> None:
     """Ask the controller of ``job`` to stop the job, or only its trial number ``trial``.
 
     Raises ``NotFoundError`` for an unknown job or trial, and ``NotRunningError`` for a
-    job that is not running or a trial that is neither pending nor running.
+    job that is not running or a trial that is neither pending nor running; ``field``
+    (the option that named the trial, ``--trial`` in the CLI) starts that message.
     """
     record = storage.get_job(job)
     if trial is None:
@@ -25,7 +28,8 @@ def request_stop(storage: Storage, job: str, trial: int | None = None) -> None:
     else:
         target = storage.get_trial(job, trial)
         if not target.state.is_active():
+            named = f"{field}: " if field else ""
             raise NotRunningError(
-                f"trial {trial} of job {job!r} is {target.state.value}, not running."
+                f"{named}trial {trial} of job {job!r} is {target.state.value}, not running."
             )
     storage.request_stop(job, trial)

@@ -42,7 +42,8 @@ with tuneforge installed, as Dask itself requires.
 
 Example:
     >>> executor = DaskExecutor("dask://127.0.0.1:8786", name="digits")  # doctest: +SKIP
-    >>> controller = Controller(..., executor=executor, max_parallel=8)  # doctest: +SKIP
+    >>> limits = JobLimits(max_trials=40, max_parallel=8)  # doctest: +SKIP
+    >>> controller = Controller(..., executor=executor, limits=limits)  # doctest: +SKIP
 """
 
 from __future__ import annotations
