@@ -11,8 +11,8 @@ sequence: the k-th configuration the strategy proposed, the k-th enqueued one.
 numbers it (``BEGIN IMMEDIATE`` on SQLite, the job's row locked ``FOR UPDATE`` on
 PostgreSQL), the job still has exactly ``position`` trials of that origin and fewer than
 ``max_trials`` in all. A controller that loses the race learns how many the job has now,
-catches its strategy up (see :mod:`tuneforge.controller.coordination`) and asks again. :func:`claim_rerun`
-lets exactly one controller re-run an INTERRUPTED trial.
+catches its strategy up (see :mod:`tuneforge.controller.coordination`) and asks again.
+:func:`claim_rerun` lets exactly one controller re-run an INTERRUPTED trial.
 
 These functions are written with storage's transaction API
 (:meth:`Storage.transaction <tuneforge.storage.session.StorageBase.transaction>`) and
