@@ -40,7 +40,7 @@ from tuneforge.executors.base import Work
 from tuneforge.executors.dask import make_executor
 from tuneforge.jobfile import JobSpec, job_from_document
 from tuneforge.runner import RunSpec, run_trial, trial_folder
-from tuneforge.space import SearchSpace
+from tuneforge.space import SearchSpace, SpaceRecord
 from tuneforge.storage import JobRecord, Storage
 from tuneforge.strategies.warm import compatible_trials
 from tuneforge.trial import Direction
@@ -59,7 +59,7 @@ __all__ = [
 
 @dataclass(frozen=True)
 class JobEntry:
-    """What storage records about a job when it is created."""
+    """What storage records about a job when it is created, its resolved space with it."""
 
     name: str
     document: Mapping[str, Any]
@@ -69,6 +69,7 @@ class JobEntry:
     strategy: str
     max_trials: int
     output_dir: str | None
+    space: SpaceRecord
 
     @classmethod
     def of(cls, spec: JobSpec, output_dir: str) -> JobEntry:
@@ -82,6 +83,7 @@ class JobEntry:
             strategy=spec.strategy,
             max_trials=spec.limits.max_trials,
             output_dir=output_dir,
+            space=SpaceRecord.from_space(spec.space),
         )
 
     def create(self, storage: Storage, *, exist_ok: bool = False) -> JobRecord:
@@ -96,6 +98,7 @@ class JobEntry:
             strategy=self.strategy,
             max_trials=self.max_trials,
             output_dir=self.output_dir,
+            space=self.space.to_dict(),
             exist_ok=exist_ok,
         )
 

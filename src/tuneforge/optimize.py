@@ -55,7 +55,7 @@ from tuneforge.launch import JobEntry, coordination, enter, stored_job
 from tuneforge.results.curves import read_curves
 from tuneforge.results.table import best_trial
 from tuneforge.runner import trial_folder
-from tuneforge.space import Parameter, SearchSpace
+from tuneforge.space import Parameter, SearchSpace, SpaceRecord
 from tuneforge.stopping import rule_from_setting
 from tuneforge.storage import Storage
 from tuneforge.strategies.base import make_strategy
@@ -449,7 +449,17 @@ def optimize(
         settings=ControllerSettings(poll_interval=0.05),
         on_progress=on_progress,
     )
-    entry = JobEntry(name, document, "", metric, parsed, strategy, max_trials, folders)
+    entry = JobEntry(
+        name=name,
+        document=document,
+        base_dir="",
+        objective=metric,
+        direction=parsed,
+        strategy=strategy,
+        max_trials=max_trials,
+        output_dir=folders,
+        space=SpaceRecord.from_space(search_space),
+    )
     enter(store, entry, controller, stored=stored, join=join)
     controller.run()
     return OptimizeResult(name, direction, store.trials(name), store.url, storage=store)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import plotly.graph_objects as go
 import pytest
 
 from tuneforge.server import charts
+from tuneforge.space import SpaceRecord, load_space_file, space_from_mapping
 from tuneforge.storage.queries import TrialPoint
 from tuneforge.trial import TrialState
 
@@ -155,13 +157,21 @@ def test_large_scatters_use_webgl() -> None:
     assert {trace["type"] for trace in few["data"]} == {"scatter"}
 
 
-def test_log_parameters_read_job_files_and_optimize_documents() -> None:
-    """log: true parameters are found in a job file's or optimize()'s document."""
-    job_file = {"parameters": {"lr": {"type": "float", "log": True}, "n": {"type": "int"}}}
-    assert charts.log_parameters(job_file) == ["lr"]
-    optimize = {"space": {"parameters": {"c": {"log": True}}}}
-    assert charts.log_parameters(optimize) == ["c"]
-    assert charts.log_parameters({"parameters_file": "space.pcs"}) == []
+def test_log_parameters_come_from_the_job_space_whatever_its_source(tmp_path: Path) -> None:
+    """log-scaled parameters are read from the job's space: a job file's parameters,
+    optimize()'s space, and a parameters_file (here PCS) the document does not spell out."""
+    job_file = space_from_mapping(
+        {
+            "lr": {"type": "float", "low": 1e-5, "high": 0.1, "log": True},
+            "n": {"type": "int", "low": 1, "high": 8},
+        }
+    )
+    assert charts.log_parameters(SpaceRecord.from_space(job_file)) == ["lr"]
+    optimize = {"parameters": {"c": {"type": "float", "low": 0.1, "high": 10.0, "log": True}}}
+    assert charts.log_parameters(SpaceRecord.from_dict(optimize)) == ["c"]
+    (tmp_path / "space.pcs").write_text("lr real [1e-5, 0.1] [1e-3] log\nn integer [1, 8] [4]\n")
+    from_file = load_space_file(tmp_path / "space.pcs")
+    assert charts.log_parameters(SpaceRecord.from_space(from_file)) == ["lr"]
 
 
 def test_figures_are_valid_plotly_and_json_with_non_finite_values() -> None:

@@ -3,7 +3,8 @@
 Everything here works on values read from storage by the caller (trials, job records;
 ``read_curves`` reads its own), so the CLI, the dashboard and ``optimize`` share it: the
 sort keys they accept (:func:`resolve_sort_key`), the archive they write
-(:func:`archive_job`) and the one safe walk of a trial's folder (:func:`walk_trial_folder`).
+(:func:`archive_job`), the one safe walk of a trial's folder (:func:`walk_trial_folder`)
+and the space a stored job searched (:func:`job_space`).
 """
 
 from tuneforge.results.curves import curves_frame, curves_to_json, read_curves
@@ -16,6 +17,7 @@ from tuneforge.results.export import (
     trial_folder_name,
 )
 from tuneforge.results.folders import walk_trial_folder
+from tuneforge.results.space import job_space
 from tuneforge.results.table import (
     best_trial,
     resolve_column,
@@ -32,6 +34,7 @@ __all__ = [
     "archive_trials",
     "best_trial",
     "export_trials",
+    "job_space",
     "resolve_column",
     "resolve_sort_key",
     "sort_frame",

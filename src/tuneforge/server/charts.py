@@ -30,6 +30,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from tuneforge.space import SpaceRecord
 from tuneforge.storage.queries import TrialPoint
 from tuneforge.trial import Direction, TrialState
 
@@ -484,19 +485,9 @@ def curves_figure(data: CurvesData) -> Figure:
     }
 
 
-def log_parameters(document: Mapping[str, Any]) -> list[str]:
-    """Names of the parameters a job document declares with ``log: true``."""
-    parameters = document.get("parameters")
-    if not isinstance(parameters, Mapping):
-        space = document.get("space")
-        parameters = space.get("parameters") if isinstance(space, Mapping) else None
-    if not isinstance(parameters, Mapping):
-        return []
-    return [
-        str(name)
-        for name, spec in parameters.items()
-        if isinstance(spec, Mapping) and spec.get("log") is True
-    ]
+def log_parameters(space: SpaceRecord) -> list[str]:
+    """Names of the parameters of a job's space that are log-scaled (given log axes)."""
+    return space.log_parameters
 
 
 def _scatter_type(n_points: int) -> str:

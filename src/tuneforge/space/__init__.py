@@ -3,6 +3,7 @@
 Readers: :func:`space_from_mapping` (job file ``parameters``), :func:`read_pcs` (SMAC PCS,
 classic and new), :func:`read_parameter_ranges` (a cloud tuning job's ``ParameterRanges``
 JSON) and :func:`load_space_file`, which picks one from the file's content.
+:class:`SpaceRecord` is the resolved space as a value a job stores.
 """
 
 from tuneforge.space.conditions import (
@@ -20,6 +21,7 @@ from tuneforge.space.mapping import space_from_mapping
 from tuneforge.space.parameters import Categorical, Float, Int, Parameter, Scalar
 from tuneforge.space.pcs import read_pcs, read_pcs_file
 from tuneforge.space.ranges import read_parameter_ranges
+from tuneforge.space.record import ParameterRecord, ParameterType, SpaceRecord
 from tuneforge.space.search_space import SearchSpace
 
 __all__ = [
@@ -35,8 +37,11 @@ __all__ = [
     "LessThan",
     "NotEquals",
     "Parameter",
+    "ParameterRecord",
+    "ParameterType",
     "Scalar",
     "SearchSpace",
+    "SpaceRecord",
     "load_space_file",
     "read_parameter_ranges",
     "read_pcs",

@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import Response
 
+from tuneforge.results import job_space
 from tuneforge.server import charts
 from tuneforge.server.context import ApiContext, Context
 from tuneforge.server.schemas import ChartName, ChartOut
@@ -44,7 +45,7 @@ def _chart(ctx: ApiContext, job: str, chart: ChartName, events: int) -> dict[str
         ("points", job, events), lambda: ctx.queries.trial_points(job)
     )
     objective, direction = record.objective, record.direction
-    log_params = charts.log_parameters(record.document)
+    log_params = charts.log_parameters(job_space(record))
     figures: list[dict[str, Any]] = []
     note: str | None = None
     n_done = len(charts.completed(points))

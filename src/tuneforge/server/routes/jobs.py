@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import FileResponse, Response
 from starlette.background import BackgroundTask
 
-from tuneforge.results import archive_job, to_csv_text, to_json_text, trials_frame
+from tuneforge.results import archive_job, job_space, to_csv_text, to_json_text, trials_frame
 from tuneforge.server.context import Context, check_write
 from tuneforge.server.schemas import (
     CreateJobIn,
@@ -52,12 +52,7 @@ def create_job(ctx: Context, body: CreateJobIn) -> dict[str, Any]:
 def get_job(ctx: Context, job: str) -> dict[str, Any]:
     summary = ctx.queries.job_summary(job)
     document = summary.record.document
-    parameters = _mapping(document.get("parameters")) or _mapping(
-        _mapping(document.get("space")).get("parameters")
-    )
-    static = _mapping(document.get("static")) or _mapping(
-        _mapping(document.get("space")).get("static")
-    )
+    space = job_space(summary.record)
     best = None
     if summary.best_number is not None:
         best = trial_out(ctx.storage.get_trial(job, summary.best_number))
@@ -65,8 +60,8 @@ def get_job(ctx: Context, job: str) -> dict[str, Any]:
         **job_out(summary, time.time()),
         "description": document.get("description"),
         "command": document.get("command"),
-        "parameters": parameters,
-        "static": static,
+        "parameters": space.entries(),
+        "static": dict(space.static),
         "limits": _mapping(document.get("limits")),
         "strategy_options": _mapping(document.get("strategy_options")),
         "early_stopping": document.get("early_stopping"),
