@@ -54,7 +54,13 @@ from tuneforge.errors import TrialError, TuneforgeError
 from tuneforge.events import MetricObserved, StopSignal, TrialEvent, TrialOutcome, TrialStarted
 from tuneforge.metrics import MetricDefinition, MetricReader
 from tuneforge.placeholders import fill, format_value
-from tuneforge.processes import end_processes, find_trial_processes
+from tuneforge.processes import (
+    end_processes,
+    find_trial_processes,
+    fork_count,
+    process_start,
+    started_nothing,
+)
 from tuneforge.retry import RetryPolicy, TrialRetried
 from tuneforge.trial import Observation, TrialState
 
@@ -198,6 +204,7 @@ def _attempt(
             session.note(note)
         if stop.is_set():
             return _stopped(stop, reader, session), None
+        forks_before = fork_count()
         try:
             process = subprocess.Popen(
                 argv,
@@ -221,12 +228,13 @@ def _attempt(
             )
             return outcome, None
         try:
+            launch = _Launch(forks_before, process_start(process.pid))
             now = time.time()
             if attempt == 1:
                 emit(TrialStarted(spec.number, now, trial_dir, process.pid))
             else:
                 emit(TrialRetried(spec.number, now, trial_dir, process.pid, attempt, note or ""))
-            ending = _supervise(process, session, spec, stop)
+            ending = _supervise(process, session, spec, stop, launch)
         finally:
             if process.returncode is None:  # emit raised, or a bug: leave nothing running
                 _signal_group(process.pid, signal.SIGKILL)
@@ -581,8 +589,20 @@ class _Session:
         self.emit(MetricObserved(self.number, observation))
 
 
+@dataclass(frozen=True)
+class _Launch:
+    """What is known of the command's start, to tell which processes can be its descendants."""
+
+    forks_before: int | None  # the machine's fork count just before it started
+    start: int | None  # its start time: its descendants start at or after it
+
+
 def _supervise(
-    process: subprocess.Popen[bytes], session: _Session, spec: RunSpec, stop: StopSignal
+    process: subprocess.Popen[bytes],
+    session: _Session,
+    spec: RunSpec,
+    stop: StopSignal,
+    launch: _Launch,
 ) -> str | None:
     """Pump output until the process ends; return "timeout" or "stop" if tuneforge ended it.
 
@@ -626,7 +646,7 @@ def _supervise(
         # children it left behind (reparented, but still in the group).
         _signal_group(pgid, signal.SIGKILL)
         process.wait()
-        _end_escaped(spec, session, pgid)
+        _end_escaped(spec, session, pgid, launch)
         give_up = time.monotonic() + _DRAIN_SECONDS
         while not eof and time.monotonic() < give_up:
             eof = _pump(selector, fd, session, _FAST_POLL)
@@ -637,10 +657,16 @@ def _supervise(
     return ending
 
 
-def _end_escaped(spec: RunSpec, session: _Session, pgid: int) -> None:
-    """End the processes the command started outside its group that carry its environment."""
+def _end_escaped(spec: RunSpec, session: _Session, pgid: int, launch: _Launch) -> None:
+    """End the processes the command started outside its group that carry its environment.
+
+    Only processes that started with or after the command are looked at, and none at all
+    when the machine created no process but the command's since it started.
+    """
+    if started_nothing(launch.forks_before):
+        return
     trial_dir = os.path.abspath(spec.trial_dir)
-    found = find_trial_processes(spec.job_name, trial_dirs=[trial_dir])
+    found = find_trial_processes(spec.job_name, trial_dirs=[trial_dir], since=launch.start)
     escaped = [p for p in found if p.pgid != pgid]  # the group itself was just SIGKILLed
     if not escaped:
         return
