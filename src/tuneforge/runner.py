@@ -40,7 +40,7 @@ import json
 import math
 import os
 import re
-import selectors
+import select
 import shutil
 import signal
 import subprocess
@@ -610,22 +610,15 @@ def _supervise(
     zombie keeps the process group id from being reused, so the kill cannot hit strangers.
     """
     assert process.stdout is not None
-    fd = process.stdout.fileno()
-    selector = selectors.DefaultSelector()
-    selector.register(fd, selectors.EVENT_READ)
+    watch = _Watch(process.stdout.fileno(), process.pid)
     pgid = process.pid
     deadline = None if spec.timeout is None else time.monotonic() + spec.timeout
     ending: str | None = None
     terminated_at: float | None = None
     next_report = 0.0
-    eof = False
     try:
         while True:
-            wait = _POLL if ending is None and not eof else _FAST_POLL
-            if eof:
-                time.sleep(wait)
-            else:
-                eof = _pump(selector, fd, session, wait)
+            watch.wait(session, _POLL if ending is None and not watch.eof else _FAST_POLL)
             now = time.monotonic()
             if now >= next_report:
                 session.poll_report()
@@ -648,13 +641,54 @@ def _supervise(
         process.wait()
         _end_escaped(spec, session, pgid, launch)
         give_up = time.monotonic() + _DRAIN_SECONDS
-        while not eof and time.monotonic() < give_up:
-            eof = _pump(selector, fd, session, _FAST_POLL)
+        while not watch.eof and time.monotonic() < give_up:
+            watch.wait(session, _FAST_POLL)
         session.end_output()
         session.poll_report(final=True)
     finally:
-        selector.close()
+        watch.close()
     return ending
+
+
+class _Watch:
+    """Waits for the command's output, or for its exit once its output has ended.
+
+    The command's end is seen through a pidfd (Linux 5.3+) as soon as it happens, which
+    does not reap it; without pidfds the caller finds out on its next check, after the
+    wait.
+    """
+
+    def __init__(self, fd: int, pid: int) -> None:
+        self.fd = fd
+        self.eof = False
+        self.poller = select.poll()
+        self.poller.register(fd, select.POLLIN)
+        self.pidfd: int | None = None
+        if hasattr(os, "pidfd_open"):
+            with contextlib.suppress(OSError):  # an older kernel: no pidfds
+                self.pidfd = os.pidfd_open(pid)
+                self.poller.register(self.pidfd, select.POLLIN)
+
+    def wait(self, session: _Session, seconds: float) -> None:
+        """Wait up to ``seconds``, passing what the command printed meanwhile to ``session``."""
+        if self.eof and self.pidfd is None:
+            time.sleep(seconds)
+            return
+        for fd, _ in self.poller.poll(seconds * 1000):
+            if fd == self.fd:
+                data = os.read(fd, _READ_BYTES)
+                if data:
+                    session.output(data)
+                else:
+                    self.eof = True
+                    self.poller.unregister(fd)
+            else:  # the pidfd: the command has ended, and stays ended
+                self.poller.unregister(fd)
+
+    def close(self) -> None:
+        if self.pidfd is not None:
+            os.close(self.pidfd)
+            self.pidfd = None
 
 
 def _end_escaped(spec: RunSpec, session: _Session, pgid: int, launch: _Launch) -> None:
@@ -674,17 +708,6 @@ def _end_escaped(spec: RunSpec, session: _Session, pgid: int, launch: _Launch) -
     if ended:
         pids = ", ".join(str(p.pid) for p in ended)
         session.note(f"ended {len(ended)} process(es) the trial left running (pid {pids})")
-
-
-def _pump(selector: selectors.BaseSelector, fd: int, session: _Session, wait: float) -> bool:
-    """Read what the command printed, waiting up to ``wait`` seconds; True at end of output."""
-    if not selector.select(wait):
-        return False
-    data = os.read(fd, _READ_BYTES)
-    if not data:
-        return True
-    session.output(data)
-    return False
 
 
 def _has_exited(pid: int) -> bool:
