@@ -14,6 +14,14 @@ before ``kill``. A process group is never signalled as a whole here: its members
 and ended one by one, and a recorded group only counts as the trial's when one of its
 members still carries the trial's marker.
 
+Looking costs a read of ``/proc/<pid>/stat`` for every process on the machine, so two
+facts keep it short when it runs after every trial. A trial's processes all start at or
+after its first process (start times only grow down a process tree), so ``since`` skips the
+environment of every older process. And the kernel counts the tasks it has ever created
+(:func:`fork_count`): when the count read before a trial's process was started has grown
+by exactly that one process once it has exited, the trial started nothing, so there is
+nothing to look for (:func:`started_nothing`).
+
 Everything here reads ``/proc``; where there is none (macOS), nothing is found and nothing
 is ended.
 
@@ -26,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import select
 import signal
 import time
@@ -40,14 +49,19 @@ __all__ = [
     "TrialProcess",
     "end_processes",
     "find_trial_processes",
+    "fork_count",
     "has_proc",
     "list_processes",
+    "process_start",
+    "started_nothing",
 ]
 
 JOB_VARIABLE = "TUNEFORGE_JOB_NAME"
 TRIAL_DIR_VARIABLE = "TUNEFORGE_TRIAL_DIR"
 _PROC = "/proc"
 _ROUNDS = 3  # find-and-end passes, for processes forked while the previous pass ran
+_READ_SIZE = 64 * 1024
+_FORKS = re.compile(rb"^processes (\d+)$", re.MULTILINE)  # the line of /proc/stat
 
 
 @dataclass(frozen=True)
@@ -61,8 +75,12 @@ class TrialProcess:
     trial_dir: str | None
 
 
-def list_processes() -> list[TrialProcess]:
-    """Every live process this user can see, except this one (zombies are left out)."""
+def list_processes(*, since: int | None = None) -> list[TrialProcess]:
+    """Every live process this user can see, except this one (zombies are left out).
+
+    With ``since`` (a start time, see :func:`process_start`), only the processes that
+    started at or after it: the others' environments are not read.
+    """
     if not os.path.isdir(_PROC):
         return []
     found = []
@@ -70,7 +88,7 @@ def list_processes() -> list[TrialProcess]:
     for entry in os.listdir(_PROC):
         if not entry.isdigit() or int(entry) == own:
             continue
-        process = _read(int(entry))
+        process = _read(int(entry), since)
         if process is not None:
             found.append(process)
     return found
@@ -82,18 +100,21 @@ def find_trial_processes(
     trial_dirs: Collection[str] = (),
     under: str | None = None,
     groups: Collection[int] = (),
+    since: int | None = None,
 ) -> list[TrialProcess]:
     """The live processes of ``job_name``'s trials.
 
     A process is the job's when its environment names the job and a trial folder among
     ``trial_dirs`` or inside ``under``; or when it belongs to one of the process ``groups``
     (the trials' recorded pids) and another member of that group is the job's by marker,
-    which catches children that cleared their environment.
+    which catches children that cleared their environment. ``since``, the start time of
+    the trials' first process (:func:`process_start`), leaves out every process that
+    started before it, which cannot be one of theirs.
     """
     folders = {os.path.normpath(folder) for folder in trial_dirs}
     if not folders and under is None:
         return []
-    processes = list_processes()
+    processes = list_processes(since=since)
     marked = [p for p in processes if _marked(p, job_name, folders, under)]
     verified = {p.pgid for p in marked if p.pgid in groups}
     chosen = {p.pid: p for p in marked}
@@ -180,6 +201,40 @@ def process_identity(pid: int) -> str | None:
     return f"{boot}:{stat[2]}"
 
 
+def process_start(pid: int) -> int | None:
+    """Process ``pid``'s start time in clock ticks since boot (a zombie's too); ``None`` if unknown.
+
+    Every process it starts, and theirs, starts at or after it: the ``since`` of
+    :func:`find_trial_processes`.
+    """
+    stat = _stat(pid)
+    return None if stat is None else stat[2]
+
+
+def fork_count() -> int | None:
+    """How many processes and threads this machine has created since boot; ``None`` if unknown.
+
+    Read from the ``processes`` line of ``/proc/stat``, which counts every ``fork`` and
+    ``clone`` on the machine, whoever made it.
+    """
+    data = _read_file(f"{_PROC}/stat")
+    found = None if data is None else _FORKS.search(data)
+    return int(found.group(1)) if found is not None else None
+
+
+def started_nothing(forks_before: int | None) -> bool:
+    """Whether one process alone was created since :func:`fork_count` said ``forks_before``.
+
+    Read ``forks_before`` just before starting a process and call this once it has exited:
+    True proves that it started no process (its own creation is the one counted), so
+    nothing of it can be left. Any other task created on the machine meanwhile, or a
+    count that is unknown or does not move, gives False, and the caller looks.
+    """
+    if forks_before is None:
+        return False
+    return fork_count() == forks_before + 1
+
+
 def has_proc() -> bool:
     """Whether processes can be inspected here (``/proc`` exists)."""
     return os.path.isdir(f"{_PROC}/self")
@@ -188,12 +243,14 @@ def has_proc() -> bool:
 # --- reading /proc ----------------------------------------------------------------------------
 
 
-def _read(pid: int) -> TrialProcess | None:
+def _read(pid: int, since: int | None = None) -> TrialProcess | None:
     stat = _stat(pid)
     if stat is None:
         return None
     state, pgid, start = stat
     if state in ("Z", "X"):  # ended, waiting for its parent: nothing left to end
+        return None
+    if since is not None and start < since:
         return None
     environ = _environ(pid)
     return TrialProcess(
@@ -207,25 +264,21 @@ def _read(pid: int) -> TrialProcess | None:
 
 def _stat(pid: int) -> tuple[str, int, int] | None:
     """State, process group and start time from ``/proc/<pid>/stat``."""
-    try:
-        with open(f"{_PROC}/{pid}/stat", "rb") as file:
-            text = file.read().decode("ascii", "replace")
-    except OSError:
+    data = _read_file(f"{_PROC}/{pid}/stat", whole=False)
+    if data is None:
         return None
     # The command name (field 2) may hold spaces and parentheses: split after the last ")".
-    fields = text.rsplit(")", 1)[-1].split()
+    fields = data.rpartition(b")")[2].split()
     try:
-        return fields[0], int(fields[2]), int(fields[19])
+        return fields[0].decode("ascii", "replace"), int(fields[2]), int(fields[19])
     except (IndexError, ValueError):
         return None
 
 
 def _environ(pid: int) -> dict[str, str]:
     """The tuneforge variables of a process's starting environment ({} if unreadable)."""
-    try:
-        with open(f"{_PROC}/{pid}/environ", "rb") as file:
-            data = file.read()
-    except OSError:  # another user's process, or gone
+    data = _read_file(f"{_PROC}/{pid}/environ")
+    if data is None or b"TUNEFORGE_" not in data:  # None: another user's process, or gone
         return {}
     found = {}
     for item in data.split(b"\0"):
@@ -233,6 +286,28 @@ def _environ(pid: int) -> dict[str, str]:
             name, _, value = item.partition(b"=")
             found[name.decode("utf-8", "replace")] = os.fsdecode(value)
     return found
+
+
+def _read_file(path: str, *, whole: bool = True) -> bytes | None:
+    """A ``/proc`` file's content, or ``None`` if it cannot be read.
+
+    Plain ``os`` calls: this runs for every process on the machine, and a buffered file
+    object costs more system calls each time. ``whole=False`` reads once, enough for a
+    one-line file such as ``stat``.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        chunks = [os.read(fd, _READ_SIZE)]
+        while whole and chunks[-1]:
+            chunks.append(os.read(fd, _READ_SIZE))
+        return b"".join(chunks)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def _marked(

@@ -40,7 +40,7 @@ import json
 import math
 import os
 import re
-import selectors
+import select
 import shutil
 import signal
 import subprocess
@@ -54,7 +54,13 @@ from tuneforge.errors import TrialError, TuneforgeError
 from tuneforge.events import MetricObserved, StopSignal, TrialEvent, TrialOutcome, TrialStarted
 from tuneforge.metrics import MetricDefinition, MetricReader
 from tuneforge.placeholders import fill, format_value
-from tuneforge.processes import end_processes, find_trial_processes
+from tuneforge.processes import (
+    end_processes,
+    find_trial_processes,
+    fork_count,
+    process_start,
+    started_nothing,
+)
 from tuneforge.retry import RetryPolicy, TrialRetried
 from tuneforge.trial import Observation, TrialState
 
@@ -198,6 +204,7 @@ def _attempt(
             session.note(note)
         if stop.is_set():
             return _stopped(stop, reader, session), None
+        forks_before = fork_count()
         try:
             process = subprocess.Popen(
                 argv,
@@ -221,12 +228,13 @@ def _attempt(
             )
             return outcome, None
         try:
+            launch = _Launch(forks_before, process_start(process.pid))
             now = time.time()
             if attempt == 1:
                 emit(TrialStarted(spec.number, now, trial_dir, process.pid))
             else:
                 emit(TrialRetried(spec.number, now, trial_dir, process.pid, attempt, note or ""))
-            ending = _supervise(process, session, spec, stop)
+            ending = _supervise(process, session, spec, stop, launch)
         finally:
             if process.returncode is None:  # emit raised, or a bug: leave nothing running
                 _signal_group(process.pid, signal.SIGKILL)
@@ -581,8 +589,20 @@ class _Session:
         self.emit(MetricObserved(self.number, observation))
 
 
+@dataclass(frozen=True)
+class _Launch:
+    """What is known of the command's start, to tell which processes can be its descendants."""
+
+    forks_before: int | None  # the machine's fork count just before it started
+    start: int | None  # its start time: its descendants start at or after it
+
+
 def _supervise(
-    process: subprocess.Popen[bytes], session: _Session, spec: RunSpec, stop: StopSignal
+    process: subprocess.Popen[bytes],
+    session: _Session,
+    spec: RunSpec,
+    stop: StopSignal,
+    launch: _Launch,
 ) -> str | None:
     """Pump output until the process ends; return "timeout" or "stop" if tuneforge ended it.
 
@@ -590,22 +610,15 @@ def _supervise(
     zombie keeps the process group id from being reused, so the kill cannot hit strangers.
     """
     assert process.stdout is not None
-    fd = process.stdout.fileno()
-    selector = selectors.DefaultSelector()
-    selector.register(fd, selectors.EVENT_READ)
+    watch = _Watch(process.stdout.fileno(), process.pid)
     pgid = process.pid
     deadline = None if spec.timeout is None else time.monotonic() + spec.timeout
     ending: str | None = None
     terminated_at: float | None = None
     next_report = 0.0
-    eof = False
     try:
         while True:
-            wait = _POLL if ending is None and not eof else _FAST_POLL
-            if eof:
-                time.sleep(wait)
-            else:
-                eof = _pump(selector, fd, session, wait)
+            watch.wait(session, _POLL if ending is None and not watch.eof else _FAST_POLL)
             now = time.monotonic()
             if now >= next_report:
                 session.poll_report()
@@ -626,21 +639,68 @@ def _supervise(
         # children it left behind (reparented, but still in the group).
         _signal_group(pgid, signal.SIGKILL)
         process.wait()
-        _end_escaped(spec, session, pgid)
+        _end_escaped(spec, session, pgid, launch)
         give_up = time.monotonic() + _DRAIN_SECONDS
-        while not eof and time.monotonic() < give_up:
-            eof = _pump(selector, fd, session, _FAST_POLL)
+        while not watch.eof and time.monotonic() < give_up:
+            watch.wait(session, _FAST_POLL)
         session.end_output()
         session.poll_report(final=True)
     finally:
-        selector.close()
+        watch.close()
     return ending
 
 
-def _end_escaped(spec: RunSpec, session: _Session, pgid: int) -> None:
-    """End the processes the command started outside its group that carry its environment."""
+class _Watch:
+    """Waits for the command's output, or for its exit once its output has ended.
+
+    The command's end is seen through a pidfd (Linux 5.3+) as soon as it happens, which
+    does not reap it; without pidfds the caller finds out on its next check, after the
+    wait.
+    """
+
+    def __init__(self, fd: int, pid: int) -> None:
+        self.fd = fd
+        self.eof = False
+        self.poller = select.poll()
+        self.poller.register(fd, select.POLLIN)
+        self.pidfd: int | None = None
+        if hasattr(os, "pidfd_open"):
+            with contextlib.suppress(OSError):  # an older kernel: no pidfds
+                self.pidfd = os.pidfd_open(pid)
+                self.poller.register(self.pidfd, select.POLLIN)
+
+    def wait(self, session: _Session, seconds: float) -> None:
+        """Wait up to ``seconds``, passing what the command printed meanwhile to ``session``."""
+        if self.eof and self.pidfd is None:
+            time.sleep(seconds)
+            return
+        for fd, _ in self.poller.poll(seconds * 1000):
+            if fd == self.fd:
+                data = os.read(fd, _READ_BYTES)
+                if data:
+                    session.output(data)
+                else:
+                    self.eof = True
+                    self.poller.unregister(fd)
+            else:  # the pidfd: the command has ended, and stays ended
+                self.poller.unregister(fd)
+
+    def close(self) -> None:
+        if self.pidfd is not None:
+            os.close(self.pidfd)
+            self.pidfd = None
+
+
+def _end_escaped(spec: RunSpec, session: _Session, pgid: int, launch: _Launch) -> None:
+    """End the processes the command started outside its group that carry its environment.
+
+    Only processes that started with or after the command are looked at, and none at all
+    when the machine created no process but the command's since it started.
+    """
+    if started_nothing(launch.forks_before):
+        return
     trial_dir = os.path.abspath(spec.trial_dir)
-    found = find_trial_processes(spec.job_name, trial_dirs=[trial_dir])
+    found = find_trial_processes(spec.job_name, trial_dirs=[trial_dir], since=launch.start)
     escaped = [p for p in found if p.pgid != pgid]  # the group itself was just SIGKILLed
     if not escaped:
         return
@@ -648,17 +708,6 @@ def _end_escaped(spec: RunSpec, session: _Session, pgid: int) -> None:
     if ended:
         pids = ", ".join(str(p.pid) for p in ended)
         session.note(f"ended {len(ended)} process(es) the trial left running (pid {pids})")
-
-
-def _pump(selector: selectors.BaseSelector, fd: int, session: _Session, wait: float) -> bool:
-    """Read what the command printed, waiting up to ``wait`` seconds; True at end of output."""
-    if not selector.select(wait):
-        return False
-    data = os.read(fd, _READ_BYTES)
-    if not data:
-        return True
-    session.output(data)
-    return False
 
 
 def _has_exited(pid: int) -> bool:
