@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import string
 import sys
 import textwrap
@@ -261,6 +262,33 @@ def mutated_yaml(draw: st.DrawFn) -> str:
         insert = draw(st.sampled_from(["", *YAML_PIECES]) | st.text(max_size=4))
         text = text[:start] + insert + text[end:]
     return text
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "named"),
+    [
+        ("workdir", "\0", "workdir"),
+        ("output_dir", "runs\0", "output_dir"),
+        ("parameters_file", "space\0.pcs", "parameters_file"),
+        ("templates", ["train\0.py"], "templates[0].source"),
+        ("design", "rows\0.csv", "design"),
+        ("command", "python\0 train.py", "command"),
+    ],
+)
+def test_a_nul_character_in_a_path_or_command_is_a_clear_error(
+    field: str, value: Any, named: str, tmp_path: Path
+) -> None:
+    """No file name or command can hold NUL: the field is named, never a ValueError."""
+    document = copy.deepcopy(BASE_JOB)
+    document[field] = value
+    if field == "parameters_file":
+        del document["parameters"], document["forbidden"], document["enqueue"]
+    if field == "design":
+        document["strategy"] = "design"
+    with pytest.raises(
+        TuneforgeError, match=rf"{re.escape(named)}: .*NUL|{re.escape(named)}: .*\\x00"
+    ):
+        job_from_document(document, str(tmp_path), source="job.yaml")
 
 
 def test_random_job_files_give_a_job_or_a_clear_error(budget: Budget, tmp_path: Path) -> None:

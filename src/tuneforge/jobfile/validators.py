@@ -85,6 +85,8 @@ def text(what: str, *, optional: bool = True) -> Callable[[Any], str | None]:
             return None
         if not isinstance(value, str) or not value.strip():
             raise ValueError(f"expected {what}, got {value!r}.")
+        if "\0" in value:  # no file name, command or metric can hold one
+            raise ValueError(f"expected {what} without NUL characters, got {value!r}.")
         return value
 
     return check
@@ -130,6 +132,8 @@ def command(value: Any) -> list[str] | None:
         raise ValueError(
             f"the command is empty, got {value!r}; e.g. 'python train.py --lr ${{lr}}'."
         )
+    if any("\0" in arg for arg in argv):
+        raise ValueError(f"a command cannot hold NUL characters, got {value!r}.")
     return argv
 
 

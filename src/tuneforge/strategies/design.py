@@ -123,6 +123,8 @@ def check_design(
 
 def _read_design_file(relative: str, space: SearchSpace, base_dir: str) -> list[Config]:
     """``read_design_csv`` on a path relative to the job file's folder, errors under ``design:``."""
+    if "\0" in relative:
+        raise ConfigError(f"design: expected a file name without NUL characters, got {relative!r}.")
     path = (Path(base_dir) / os.path.expanduser(relative)).resolve()
     if not path.is_file():
         raise ConfigError(
