@@ -34,8 +34,8 @@ Example:
 from __future__ import annotations
 
 import time as _time
-from collections.abc import Callable, Collection, Sequence
-from typing import Any, Self, TypeVar
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import Any, NamedTuple, Self, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy import func, select
@@ -49,11 +49,45 @@ from tuneforge.storage.models import EventRow, JobRow, MetricValueRow, TrialPara
 from tuneforge.storage.records import EventKind
 from tuneforge.trial import Trial, TrialState
 
-__all__ = ["StorageBase", "StorageSession"]
+__all__ = ["JobKey", "StorageBase", "StorageSession", "trial_from_row"]
+
+_EVENTS = cast(sa.Table, EventRow.__table__)  # for Core inserts
 
 T = TypeVar("T")
 
 MAX_LISTED_JOBS = 20  # a job that is not found lists at most this many known ones
+
+
+def trial_from_row(
+    row: TrialRow | sa.Row[Any],
+    params: Mapping[str, Any] | None = None,
+    metrics: Mapping[str, float] | None = None,
+) -> Trial:
+    """A trial row (ORM or Core) as a :class:`~tuneforge.trial.Trial`, with ``params`` and
+    ``metrics`` read separately (see :meth:`StorageSession.params_and_metrics`)."""
+    return Trial(
+        number=row.number,
+        params={} if params is None else params,
+        state=row.state,
+        value=row.value,
+        metrics={} if metrics is None else metrics,
+        reason=row.reason,
+        log_tail=row.log_tail,
+        trial_dir=row.trial_dir,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        origin=row.origin,
+        pid=row.pid,
+        attempt=row.attempt or 1,
+        continues=row.continues,
+    )
+
+
+class JobKey(NamedTuple):
+    """What identifies a job in its rows: its id, and its name for messages."""
+
+    id: int
+    name: str
 
 
 class StorageSession:
@@ -97,6 +131,16 @@ class StorageSession:
                 known += f" (and {len(names) - MAX_LISTED_JOBS} more)"
         raise NotFoundError(f"no job named {name!r} in {self.shown}; {known}")
 
+    def job_key(self, name: str, *, for_update: bool = False) -> JobKey:
+        """The id and name of the job called ``name``, read alone (not the whole row with
+        its document): all the frequent writes need. Errors and ``for_update`` as :meth:`job`.
+        """
+        query = select(JobRow.id).where(JobRow.name == name)
+        if for_update:
+            query = query.with_for_update()
+        job_id = self.session.scalar(query)
+        return JobKey(self.job(name).id if job_id is None else job_id, name)
+
     def trial(self, job: JobRow, number: int) -> TrialRow:
         """The job's trial ``number``; ``NotFoundError`` says which numbers exist."""
         row = self.session.scalar(
@@ -117,18 +161,25 @@ class StorageSession:
 
     def record_event(
         self,
-        job: JobRow,
-        trial: TrialRow | None,
+        job: JobRow | JobKey,
+        trial: TrialRow | int | None,
         kind: EventKind,
         message: str,
         *,
         time: float | None = None,
     ) -> None:
-        """Record an event of the job (or of one of its trials), at ``time`` or now."""
-        self.session.add(
-            EventRow(
+        """Record an event of the job (or of one of its trials: a row or its id), at
+        ``time`` or now.
+
+        One Core statement, not an ORM object: every trial's state change records one.
+        """
+        if job.id is None or (isinstance(trial, TrialRow) and trial.id is None):
+            self.session.flush()  # rows created in this transaction get their ids
+        trial_id = trial.id if isinstance(trial, TrialRow) else trial
+        self.session.execute(
+            sa.insert(_EVENTS).values(
                 job_id=job.id,
-                trial_id=None if trial is None else trial.id,
+                trial_id=trial_id,
                 time=self._clock() if time is None else time,
                 kind=kind.value,
                 message=message,
@@ -161,9 +212,19 @@ class StorageSession:
         """
         if not rows:
             return []
+        params, metrics = self.params_and_metrics([row.id for row in rows], where)
+        return [trial_from_row(row, params[row.id], metrics[row.id]) for row in rows]
+
+    def params_and_metrics(
+        self, ids: Sequence[int], where: sa.ColumnElement[bool] | None = None
+    ) -> tuple[dict[int, dict[str, Any]], dict[int, dict[str, float]]]:
+        """The parameters and the last value of each metric of the trials ``ids``, by id.
+
+        ``where`` selects (at least) those trials, as for :meth:`trials_from_rows`.
+        """
         if where is None:
-            where = TrialRow.id.in_([row.id for row in rows])
-        params: dict[int, dict[str, Any]] = {row.id: {} for row in rows}
+            where = TrialRow.id.in_(list(ids))
+        params: dict[int, dict[str, Any]] = {trial_id: {} for trial_id in ids}
         query = (
             select(TrialParamRow.trial_id, TrialParamRow.name, TrialParamRow.value)
             .join(TrialRow, TrialRow.id == TrialParamRow.trial_id)
@@ -174,7 +235,7 @@ class StorageSession:
             if trial_id in params:  # a trial created since the first query is not listed
                 params[trial_id][key] = load_param(text)
 
-        metrics: dict[int, dict[str, float]] = {row.id: {} for row in rows}
+        metrics: dict[int, dict[str, float]] = {trial_id: {} for trial_id in ids}
         rank = (
             func.row_number()
             .over(
@@ -201,26 +262,7 @@ class StorageSession:
         for trial_id, metric, value in self.session.execute(last):
             if trial_id in metrics:
                 metrics[trial_id][metric] = nan_if_none(value)
-
-        return [
-            Trial(
-                number=row.number,
-                params=params[row.id],
-                state=row.state,
-                value=row.value,
-                metrics=metrics[row.id],
-                reason=row.reason,
-                log_tail=row.log_tail,
-                trial_dir=row.trial_dir,
-                started_at=row.started_at,
-                finished_at=row.finished_at,
-                origin=row.origin,
-                pid=row.pid,
-                attempt=row.attempt or 1,
-                continues=row.continues,
-            )
-            for row in rows
-        ]
+        return params, metrics
 
 
 class StorageBase:
