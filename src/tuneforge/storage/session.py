@@ -51,7 +51,7 @@ from tuneforge.trial import Trial, TrialState
 
 __all__ = ["JobKey", "StorageBase", "StorageSession", "trial_from_row"]
 
-_EVENTS = cast(sa.Table, EventRow.__table__)  # for Core inserts
+_INSERT_EVENT = sa.insert(cast(sa.Table, EventRow.__table__))
 
 T = TypeVar("T")
 
@@ -135,10 +135,8 @@ class StorageSession:
         """The id and name of the job called ``name``, read alone (not the whole row with
         its document): all the frequent writes need. Errors and ``for_update`` as :meth:`job`.
         """
-        query = select(JobRow.id).where(JobRow.name == name)
-        if for_update:
-            query = query.with_for_update()
-        job_id = self.session.scalar(query)
+        query = _JOB_ID_FOR_UPDATE if for_update else _JOB_ID
+        job_id = self.session.scalar(query, {"name": name})
         return JobKey(self.job(name).id if job_id is None else job_id, name)
 
     def trial(self, job: JobRow, number: int) -> TrialRow:
@@ -177,13 +175,14 @@ class StorageSession:
             self.session.flush()  # rows created in this transaction get their ids
         trial_id = trial.id if isinstance(trial, TrialRow) else trial
         self.session.execute(
-            sa.insert(_EVENTS).values(
-                job_id=job.id,
-                trial_id=trial_id,
-                time=self._clock() if time is None else time,
-                kind=kind.value,
-                message=message,
-            )
+            _INSERT_EVENT,
+            {
+                "job_id": job.id,
+                "trial_id": trial_id,
+                "time": self._clock() if time is None else time,
+                "kind": kind.value,
+                "message": message,
+            },
         )
 
     def count_by_state(self, jobs: Collection[JobRow]) -> dict[int, dict[TrialState, int]]:
@@ -222,47 +221,60 @@ class StorageSession:
 
         ``where`` selects (at least) those trials, as for :meth:`trials_from_rows`.
         """
-        if where is None:
-            where = TrialRow.id.in_(list(ids))
+        params_query, metrics_query = _BY_IDS if where is None else _details_queries(where)
+        bound = {"ids": list(ids)} if where is None else {}
         params: dict[int, dict[str, Any]] = {trial_id: {} for trial_id in ids}
-        query = (
-            select(TrialParamRow.trial_id, TrialParamRow.name, TrialParamRow.value)
-            .join(TrialRow, TrialRow.id == TrialParamRow.trial_id)
-            .where(where)
-            .order_by(TrialParamRow.trial_id, TrialParamRow.name)
-        )
-        for trial_id, key, text in self.session.execute(query):
+        for trial_id, key, text in self.session.execute(params_query, bound):
             if trial_id in params:  # a trial created since the first query is not listed
                 params[trial_id][key] = load_param(text)
-
         metrics: dict[int, dict[str, float]] = {trial_id: {} for trial_id in ids}
-        rank = (
-            func.row_number()
-            .over(
-                partition_by=(MetricValueRow.trial_id, MetricValueRow.metric),
-                order_by=(
-                    MetricValueRow.step.desc(),
-                    MetricValueRow.time.desc(),
-                    MetricValueRow.id.desc(),
-                ),
-            )
-            .label("rank")
-        )
-        ranked = (
-            select(MetricValueRow.trial_id, MetricValueRow.metric, MetricValueRow.value, rank)
-            .join(TrialRow, TrialRow.id == MetricValueRow.trial_id)
-            .where(where)
-            .subquery()
-        )
-        last = (
-            select(ranked.c.trial_id, ranked.c.metric, ranked.c.value)
-            .where(ranked.c.rank == 1)
-            .order_by(ranked.c.trial_id, ranked.c.metric)
-        )
-        for trial_id, metric, value in self.session.execute(last):
+        for trial_id, metric, value in self.session.execute(metrics_query, bound):
             if trial_id in metrics:
                 metrics[trial_id][metric] = nan_if_none(value)
         return params, metrics
+
+
+def _details_queries(
+    where: sa.ColumnElement[bool],
+) -> tuple[sa.Select[int, str, str], sa.Select[int, str, float | None]]:
+    """The queries of :meth:`StorageSession.params_and_metrics` for the trials ``where``
+    selects: their parameters, and the last value of each of their metrics."""
+    params = (
+        select(TrialParamRow.trial_id, TrialParamRow.name, TrialParamRow.value)
+        .join(TrialRow, TrialRow.id == TrialParamRow.trial_id)
+        .where(where)
+        .order_by(TrialParamRow.trial_id, TrialParamRow.name)
+    )
+    rank = (
+        func.row_number()
+        .over(
+            partition_by=(MetricValueRow.trial_id, MetricValueRow.metric),
+            order_by=(
+                MetricValueRow.step.desc(),
+                MetricValueRow.time.desc(),
+                MetricValueRow.id.desc(),
+            ),
+        )
+        .label("rank")
+    )
+    ranked = (
+        select(MetricValueRow.trial_id, MetricValueRow.metric, MetricValueRow.value, rank)
+        .join(TrialRow, TrialRow.id == MetricValueRow.trial_id)
+        .where(where)
+        .subquery()
+    )
+    last = (
+        select(ranked.c.trial_id, ranked.c.metric, ranked.c.value)
+        .where(ranked.c.rank == 1)
+        .order_by(ranked.c.trial_id, ranked.c.metric)
+    )
+    return params, last
+
+
+# Built once: statements the frequent writes run, so that each run costs no construction.
+_BY_IDS = _details_queries(TrialRow.id.in_(sa.bindparam("ids", expanding=True)))
+_JOB_ID = select(JobRow.id).where(JobRow.name == sa.bindparam("name"))
+_JOB_ID_FOR_UPDATE = _JOB_ID.with_for_update()
 
 
 class StorageBase:

@@ -52,6 +52,21 @@ __all__ = ["TrialStore", "apply_write", "insert_trials"]
 _TRIALS = cast(sa.Table, TrialRow.__table__)
 _PARAMS = cast(sa.Table, TrialParamRow.__table__)
 _METRICS = cast(sa.Table, MetricValueRow.__table__)
+# Built once: the statements of the frequent writes, so that each run costs no construction.
+_TRIALS_BY_NUMBER = (
+    select(_TRIALS)
+    .join(JobRow, JobRow.id == _TRIALS.c.job_id)
+    .where(
+        JobRow.name == sa.bindparam("name"),
+        _TRIALS.c.number.in_(sa.bindparam("numbers", expanding=True)),
+    )
+)
+_LAST_NUMBER = select(func.max(_TRIALS.c.number)).where(_TRIALS.c.job_id == sa.bindparam("job_id"))
+_INSERT_TRIALS = sa.insert(_TRIALS).returning(_TRIALS.c.id, sort_by_parameter_order=True)
+_INSERT_PARAMS = sa.insert(_PARAMS)
+_INSERT_METRICS = sa.insert(_METRICS)
+# Without .values(), the SET clause is the rows' keys other than the bound "trial_id".
+_UPDATE_TRIAL = sa.update(_TRIALS).where(_TRIALS.c.id == sa.bindparam("trial_id"))
 
 _ACTIONS = {StartTrial: "start", RetryTrial: "retry", FinishTrial: "finish"}
 
@@ -86,12 +101,12 @@ def insert_trials(
     ]
     job_id = job.id
     if first is None:
-        last = tx.session.scalar(select(func.max(TrialRow.number)).where(TrialRow.job_id == job_id))
+        last = tx.session.scalar(_LAST_NUMBER, {"job_id": job_id})
         first = 0 if last is None else last + 1
     now = tx.now()
     numbers = [first + index for index in range(len(planned))]
     ids = tx.session.scalars(
-        sa.insert(_TRIALS).returning(_TRIALS.c.id, sort_by_parameter_order=True),
+        _INSERT_TRIALS,
         [
             {
                 "job_id": job_id,
@@ -123,7 +138,7 @@ def insert_trials(
         message = f"trial {number} created ({source}): {shown or 'no parameters'}"
         messages.append((trial_id, message))
     if param_rows:
-        tx.session.execute(sa.insert(_PARAMS), param_rows)
+        tx.session.execute(_INSERT_PARAMS, param_rows)
     for trial_id, message in messages:
         tx.record_event(job, trial_id, EventKind.TRIAL_CREATED, message)
     return numbers
@@ -304,9 +319,7 @@ class TrialStore(StorageBase):
         def apply(tx: StorageSession) -> list[Trial]:
             numbers = {write.number for write in writes}
             loaded = tx.session.execute(
-                select(_TRIALS)
-                .join(JobRow, JobRow.id == _TRIALS.c.job_id)
-                .where(JobRow.name == name, _TRIALS.c.number.in_(numbers))
+                _TRIALS_BY_NUMBER, {"name": name, "numbers": list(numbers)}
             ).all()
             if len(loaded) < len(numbers):
                 tx.job(name)  # NotFoundError naming the known jobs, if the job is not one
@@ -339,7 +352,7 @@ class TrialStore(StorageBase):
                 if isinstance(write, RetryTrial):
                     # The earlier attempt's values must go before this attempt's arrive.
                     if metric_rows:
-                        tx.session.execute(sa.insert(_METRICS), metric_rows)
+                        tx.session.execute(_INSERT_METRICS, metric_rows)
                         metric_rows = []
                     tx.session.execute(
                         sa.delete(MetricValueRow).where(MetricValueRow.trial_id == trial_id)
@@ -350,7 +363,7 @@ class TrialStore(StorageBase):
                 if isinstance(write, FinishTrial):
                     finished.append(number)
             if metric_rows:
-                tx.session.execute(sa.insert(_METRICS), metric_rows)
+                tx.session.execute(_INSERT_METRICS, metric_rows)
             _update_trials(tx, changed)
             if not finished:
                 return []
@@ -460,10 +473,8 @@ def _update_trials(tx: StorageSession, changed: Mapping[int, Mapping[str, Any]])
     by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for trial_id, columns in changed.items():
         by_columns.setdefault(tuple(sorted(columns)), []).append({"trial_id": trial_id, **columns})
-    # Without .values(), the SET clause is the rows' keys other than the bound "trial_id".
-    statement = sa.update(_TRIALS).where(_TRIALS.c.id == sa.bindparam("trial_id"))
     for rows in by_columns.values():
-        tx.session.execute(statement, rows)
+        tx.session.execute(_UPDATE_TRIAL, rows)
 
 
 def _metric_row(trial_id: int, observation: Observation) -> dict[str, Any]:
