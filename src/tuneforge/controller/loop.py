@@ -118,6 +118,7 @@ class Controller:
         )
         self._end: tuple[JobState, str | None] | None = None  # why the job ends, once known
         self._stops_read_at = -math.inf  # time.monotonic() of the last stop-request read
+        self._busy = False  # the last poll returned events
         self._started = self.settings.clock()
 
     # -- the loop --------------------------------------------------------------------------
@@ -170,7 +171,9 @@ class Controller:
                 self._fill_slots()
             if not self.executor.running and self._ending() and not self._waits_for_others():
                 break
-            self._record(self.executor.poll(self.settings.poll_interval))
+            events = self.executor.poll(self.settings.poll_interval)
+            self._busy = bool(events)
+            self._record(events)
 
     def _ending(self) -> bool:
         """Nothing more to start: a stop or limit ended the job, or max_trials ended, or no
@@ -296,10 +299,15 @@ class Controller:
 
     # -- stopping --------------------------------------------------------------------------
     def _apply_stop_requests(self) -> None:
-        # Read at most once per poll interval: when events pour in, the loop turns many
-        # times a second, and a stop request only needs to be seen within that interval.
+        # Read at most once per poll interval, and less often while events pour in: the
+        # loop then turns many times a second, and a stop request needs to be seen within
+        # a fraction of a second, not within a trial.
+        settings = self.settings
+        interval = settings.poll_interval
+        if self._busy:
+            interval = max(interval, settings.busy_stop_interval)
         now = time.monotonic()
-        if now - self._stops_read_at < self.settings.poll_interval:
+        if now - self._stops_read_at < interval:
             return
         self._stops_read_at = now
         job_stop, trial_numbers = self.storage.stop_requests(self.job_name)

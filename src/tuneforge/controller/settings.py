@@ -37,10 +37,14 @@ class ControllerSettings:
     requests and limits again. ``heartbeat_interval``: how often it shows storage that it
     lives; ``lease_timeout``: how old another machine's heartbeat may get before that
     controller counts as dead (one on this machine is checked by its process at once).
+    ``busy_stop_interval``: how often it reads stop requests while events keep arriving
+    (when the loop waits, once per ``poll_interval``): short trials end many times a
+    second, and reading the requests after each would double the loop's storage reads.
     ``clock`` gives the time the loop measures elapsed time and heartbeats by.
     """
 
     poll_interval: float = 0.2
     heartbeat_interval: float = 2.0
     lease_timeout: float = 30.0
+    busy_stop_interval: float = 0.5
     clock: Callable[[], float] = time.time

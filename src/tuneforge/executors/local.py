@@ -29,28 +29,35 @@ ORPHAN_GRACE = 3.0
 
 
 class LocalExecutor(Executor):
-    """One thread per running trial; the controller bounds how many run at once."""
+    """Each running trial in a thread of its own; the controller bounds how many run at once.
+
+    The threads stay between trials: a trial goes to a thread that finished one (started
+    only when none is free), so a short trial costs no thread start, whose hand-off to the
+    new thread took longer than a trivial objective's whole run.
+    """
 
     def __init__(self) -> None:
         self._events: queue.Queue[TrialEvent] = queue.Queue()
         self._signals: dict[int, StopSignal] = {}
-        self._threads: dict[int, threading.Thread] = {}
         self._running: set[int] = set()
+        self._workers: list[_Worker] = []
+        self._free: list[_Worker] = []  # waiting for a trial
+        self._lock = threading.Lock()  # guards _free, which the workers join
 
     def submit(self, number: int, work: Work) -> None:
         signal = StopSignal()
         self._signals[number] = signal
         self._running.add(number)
-        thread = threading.Thread(
-            target=self._run,
-            args=(number, work, signal),
-            name=f"tuneforge-trial-{number}",
-            daemon=True,
-        )
-        self._threads[number] = thread
-        thread.start()
+        with self._lock:
+            worker = self._free.pop() if self._free else None
+        if worker is None:
+            worker = _Worker(self, number)
+            self._workers.append(worker)
+            worker.thread.start()
+        worker.inbox.put((number, work, signal))
 
-    def _run(self, number: int, work: Work, signal: StopSignal) -> None:
+    def _run(self, worker: _Worker, number: int, work: Work, signal: StopSignal) -> None:
+        worker.thread.name = f"tuneforge-trial-{number}"
         try:
             outcome = work(self._events.put, signal)
         except BaseException as exc:  # noqa: BLE001 - a broken trial must not end the job
@@ -60,6 +67,10 @@ class LocalExecutor(Executor):
                 reason=f"{type(exc).__name__}: {exc}",
                 log_tail="".join(traceback.format_exc().splitlines(True)[-20:]),
             )
+        # Free before the controller hears of the end, so the trial it starts next takes
+        # this thread instead of starting another.
+        with self._lock:
+            self._free.append(worker)
         self._events.put(TrialFinished(number, time.time(), outcome))
 
     def stop(self, number: int, reason: str, state: TrialState = TrialState.STOPPED) -> None:
@@ -82,7 +93,6 @@ class LocalExecutor(Executor):
             if isinstance(event, TrialFinished):
                 self._running.discard(event.number)
                 self._signals.pop(event.number, None)
-                self._threads.pop(event.number, None)
         return events
 
     @property
@@ -125,5 +135,24 @@ class LocalExecutor(Executor):
     def shutdown(self) -> None:
         for number in list(self._signals):
             self.stop(number, "the executor shut down", TrialState.INTERRUPTED)
-        for thread in list(self._threads.values()):
-            thread.join(timeout=30)
+        workers, self._workers = self._workers, []
+        with self._lock:
+            self._free = []
+        for worker in workers:
+            worker.inbox.put(None)  # after the trial it runs, if any
+        for worker in workers:
+            worker.thread.join(timeout=30)
+
+
+class _Worker:
+    """A thread that runs the trials put in its inbox, one at a time, until ``None``."""
+
+    def __init__(self, executor: LocalExecutor, first: int) -> None:
+        self.inbox: queue.SimpleQueue[tuple[int, Work, StopSignal] | None] = queue.SimpleQueue()
+        self.thread = threading.Thread(
+            target=self._serve, args=(executor,), name=f"tuneforge-trial-{first}", daemon=True
+        )
+
+    def _serve(self, executor: LocalExecutor) -> None:
+        while (item := self.inbox.get()) is not None:
+            executor._run(self, *item)

@@ -34,8 +34,8 @@ Example:
 from __future__ import annotations
 
 import time as _time
-from collections.abc import Callable, Collection, Sequence
-from typing import Any, Self, TypeVar
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import Any, NamedTuple, Self, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy import func, select
@@ -49,11 +49,45 @@ from tuneforge.storage.models import EventRow, JobRow, MetricValueRow, TrialPara
 from tuneforge.storage.records import EventKind
 from tuneforge.trial import Trial, TrialState
 
-__all__ = ["StorageBase", "StorageSession"]
+__all__ = ["JobKey", "StorageBase", "StorageSession", "trial_from_row"]
+
+_INSERT_EVENT = sa.insert(cast(sa.Table, EventRow.__table__))
 
 T = TypeVar("T")
 
 MAX_LISTED_JOBS = 20  # a job that is not found lists at most this many known ones
+
+
+def trial_from_row(
+    row: TrialRow | sa.Row[Any],
+    params: Mapping[str, Any] | None = None,
+    metrics: Mapping[str, float] | None = None,
+) -> Trial:
+    """A trial row (ORM or Core) as a :class:`~tuneforge.trial.Trial`, with ``params`` and
+    ``metrics`` read separately (see :meth:`StorageSession.params_and_metrics`)."""
+    return Trial(
+        number=row.number,
+        params={} if params is None else params,
+        state=row.state,
+        value=row.value,
+        metrics={} if metrics is None else metrics,
+        reason=row.reason,
+        log_tail=row.log_tail,
+        trial_dir=row.trial_dir,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        origin=row.origin,
+        pid=row.pid,
+        attempt=row.attempt or 1,
+        continues=row.continues,
+    )
+
+
+class JobKey(NamedTuple):
+    """What identifies a job in its rows: its id, and its name for messages."""
+
+    id: int
+    name: str
 
 
 class StorageSession:
@@ -97,6 +131,14 @@ class StorageSession:
                 known += f" (and {len(names) - MAX_LISTED_JOBS} more)"
         raise NotFoundError(f"no job named {name!r} in {self.shown}; {known}")
 
+    def job_key(self, name: str, *, for_update: bool = False) -> JobKey:
+        """The id and name of the job called ``name``, read alone (not the whole row with
+        its document): all the frequent writes need. Errors and ``for_update`` as :meth:`job`.
+        """
+        query = _JOB_ID_FOR_UPDATE if for_update else _JOB_ID
+        job_id = self.session.scalar(query, {"name": name})
+        return JobKey(self.job(name).id if job_id is None else job_id, name)
+
     def trial(self, job: JobRow, number: int) -> TrialRow:
         """The job's trial ``number``; ``NotFoundError`` says which numbers exist."""
         row = self.session.scalar(
@@ -117,22 +159,30 @@ class StorageSession:
 
     def record_event(
         self,
-        job: JobRow,
-        trial: TrialRow | None,
+        job: JobRow | JobKey,
+        trial: TrialRow | int | None,
         kind: EventKind,
         message: str,
         *,
         time: float | None = None,
     ) -> None:
-        """Record an event of the job (or of one of its trials), at ``time`` or now."""
-        self.session.add(
-            EventRow(
-                job_id=job.id,
-                trial_id=None if trial is None else trial.id,
-                time=self._clock() if time is None else time,
-                kind=kind.value,
-                message=message,
-            )
+        """Record an event of the job (or of one of its trials: a row or its id), at
+        ``time`` or now.
+
+        One Core statement, not an ORM object: every trial's state change records one.
+        """
+        if job.id is None or (isinstance(trial, TrialRow) and trial.id is None):
+            self.session.flush()  # rows created in this transaction get their ids
+        trial_id = trial.id if isinstance(trial, TrialRow) else trial
+        self.session.execute(
+            _INSERT_EVENT,
+            {
+                "job_id": job.id,
+                "trial_id": trial_id,
+                "time": self._clock() if time is None else time,
+                "kind": kind.value,
+                "message": message,
+            },
         )
 
     def count_by_state(self, jobs: Collection[JobRow]) -> dict[int, dict[TrialState, int]]:
@@ -161,66 +211,70 @@ class StorageSession:
         """
         if not rows:
             return []
-        if where is None:
-            where = TrialRow.id.in_([row.id for row in rows])
-        params: dict[int, dict[str, Any]] = {row.id: {} for row in rows}
-        query = (
-            select(TrialParamRow.trial_id, TrialParamRow.name, TrialParamRow.value)
-            .join(TrialRow, TrialRow.id == TrialParamRow.trial_id)
-            .where(where)
-            .order_by(TrialParamRow.trial_id, TrialParamRow.name)
-        )
-        for trial_id, key, text in self.session.execute(query):
+        params, metrics = self.params_and_metrics([row.id for row in rows], where)
+        return [trial_from_row(row, params[row.id], metrics[row.id]) for row in rows]
+
+    def params_and_metrics(
+        self, ids: Sequence[int], where: sa.ColumnElement[bool] | None = None
+    ) -> tuple[dict[int, dict[str, Any]], dict[int, dict[str, float]]]:
+        """The parameters and the last value of each metric of the trials ``ids``, by id.
+
+        ``where`` selects (at least) those trials, as for :meth:`trials_from_rows`.
+        """
+        params_query, metrics_query = _BY_IDS if where is None else _details_queries(where)
+        bound = {"ids": list(ids)} if where is None else {}
+        params: dict[int, dict[str, Any]] = {trial_id: {} for trial_id in ids}
+        for trial_id, key, text in self.session.execute(params_query, bound):
             if trial_id in params:  # a trial created since the first query is not listed
                 params[trial_id][key] = load_param(text)
-
-        metrics: dict[int, dict[str, float]] = {row.id: {} for row in rows}
-        rank = (
-            func.row_number()
-            .over(
-                partition_by=(MetricValueRow.trial_id, MetricValueRow.metric),
-                order_by=(
-                    MetricValueRow.step.desc(),
-                    MetricValueRow.time.desc(),
-                    MetricValueRow.id.desc(),
-                ),
-            )
-            .label("rank")
-        )
-        ranked = (
-            select(MetricValueRow.trial_id, MetricValueRow.metric, MetricValueRow.value, rank)
-            .join(TrialRow, TrialRow.id == MetricValueRow.trial_id)
-            .where(where)
-            .subquery()
-        )
-        last = (
-            select(ranked.c.trial_id, ranked.c.metric, ranked.c.value)
-            .where(ranked.c.rank == 1)
-            .order_by(ranked.c.trial_id, ranked.c.metric)
-        )
-        for trial_id, metric, value in self.session.execute(last):
+        metrics: dict[int, dict[str, float]] = {trial_id: {} for trial_id in ids}
+        for trial_id, metric, value in self.session.execute(metrics_query, bound):
             if trial_id in metrics:
                 metrics[trial_id][metric] = nan_if_none(value)
+        return params, metrics
 
-        return [
-            Trial(
-                number=row.number,
-                params=params[row.id],
-                state=row.state,
-                value=row.value,
-                metrics=metrics[row.id],
-                reason=row.reason,
-                log_tail=row.log_tail,
-                trial_dir=row.trial_dir,
-                started_at=row.started_at,
-                finished_at=row.finished_at,
-                origin=row.origin,
-                pid=row.pid,
-                attempt=row.attempt or 1,
-                continues=row.continues,
-            )
-            for row in rows
-        ]
+
+def _details_queries(
+    where: sa.ColumnElement[bool],
+) -> tuple[sa.Select[int, str, str], sa.Select[int, str, float | None]]:
+    """The queries of :meth:`StorageSession.params_and_metrics` for the trials ``where``
+    selects: their parameters, and the last value of each of their metrics."""
+    params = (
+        select(TrialParamRow.trial_id, TrialParamRow.name, TrialParamRow.value)
+        .join(TrialRow, TrialRow.id == TrialParamRow.trial_id)
+        .where(where)
+        .order_by(TrialParamRow.trial_id, TrialParamRow.name)
+    )
+    rank = (
+        func.row_number()
+        .over(
+            partition_by=(MetricValueRow.trial_id, MetricValueRow.metric),
+            order_by=(
+                MetricValueRow.step.desc(),
+                MetricValueRow.time.desc(),
+                MetricValueRow.id.desc(),
+            ),
+        )
+        .label("rank")
+    )
+    ranked = (
+        select(MetricValueRow.trial_id, MetricValueRow.metric, MetricValueRow.value, rank)
+        .join(TrialRow, TrialRow.id == MetricValueRow.trial_id)
+        .where(where)
+        .subquery()
+    )
+    last = (
+        select(ranked.c.trial_id, ranked.c.metric, ranked.c.value)
+        .where(ranked.c.rank == 1)
+        .order_by(ranked.c.trial_id, ranked.c.metric)
+    )
+    return params, last
+
+
+# Built once: statements the frequent writes run, so that each run costs no construction.
+_BY_IDS = _details_queries(TrialRow.id.in_(sa.bindparam("ids", expanding=True)))
+_JOB_ID = select(JobRow.id).where(JobRow.name == sa.bindparam("name"))
+_JOB_ID_FOR_UPDATE = _JOB_ID.with_for_update()
 
 
 class StorageBase:

@@ -19,8 +19,9 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Collection, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy import func, select
@@ -30,7 +31,12 @@ from tuneforge.errors import StorageError
 from tuneforge.storage.encoding import dump_param, float_or_none, nan_if_none
 from tuneforge.storage.models import JobRow, MetricValueRow, TrialParamRow, TrialRow
 from tuneforge.storage.records import EventKind, NewTrial, TrialTakenOverError, with_reason
-from tuneforge.storage.session import StorageBase, StorageSession
+from tuneforge.storage.session import (
+    JobKey,
+    StorageBase,
+    StorageSession,
+    trial_from_row,
+)
 from tuneforge.storage.writes import (
     AddObservations,
     FinishTrial,
@@ -42,6 +48,28 @@ from tuneforge.trial import Observation, Trial, TrialOrigin, TrialState
 
 __all__ = ["TrialStore", "apply_write", "insert_trials"]
 
+# The tables themselves, for the Core statements of the frequent writes.
+_TRIALS = cast(sa.Table, TrialRow.__table__)
+_PARAMS = cast(sa.Table, TrialParamRow.__table__)
+_METRICS = cast(sa.Table, MetricValueRow.__table__)
+# Built once: the statements of the frequent writes, so that each run costs no construction.
+_TRIALS_BY_NUMBER = (
+    select(_TRIALS)
+    .join(JobRow, JobRow.id == _TRIALS.c.job_id)
+    .where(
+        JobRow.name == sa.bindparam("name"),
+        _TRIALS.c.number.in_(sa.bindparam("numbers", expanding=True)),
+    )
+)
+_LAST_NUMBER = select(func.max(_TRIALS.c.number)).where(_TRIALS.c.job_id == sa.bindparam("job_id"))
+_INSERT_TRIALS = sa.insert(_TRIALS).returning(_TRIALS.c.id, sort_by_parameter_order=True)
+_INSERT_PARAMS = sa.insert(_PARAMS)
+_INSERT_METRICS = sa.insert(_METRICS)
+# Without .values(), the SET clause is the rows' keys other than the bound "trial_id".
+_UPDATE_TRIAL = sa.update(_TRIALS).where(_TRIALS.c.id == sa.bindparam("trial_id"))
+
+_ACTIONS = {StartTrial: "start", RetryTrial: "retry", FinishTrial: "finish"}
+
 _OPERATIONS = {
     StartTrial: "start a trial",
     RetryTrial: "record a retried trial",
@@ -52,46 +80,54 @@ _OPERATIONS = {
 
 def insert_trials(
     tx: StorageSession,
-    job: JobRow,
+    job: JobRow | JobKey,
     planned: Sequence[NewTrial],
     *,
     owner: str | None,
     first: int | None = None,
     position: int | None = None,
 ) -> list[int]:
-    """Create PENDING trials numbered ``first``, ``first + 1``...; their numbers.
+    """Create PENDING trials of ``job`` numbered ``first``, ``first + 1``...; their numbers.
 
     ``first`` defaults to the number after the job's last trial; the caller must hold the
     job's row ``for_update`` so no other writer numbers trials meanwhile. ``owner`` is the
     controller that will run them; ``position``, when given, is the first one's place in
     the sequence of its origin (see :mod:`tuneforge.storage.claims`), shown in its event.
     Parameter values JSON cannot hold raise ``StorageError`` before anything is written.
+    The rows go in with one statement per table (no ORM objects): this runs once per trial.
     """
     encoded = [
         {key: dump_param(key, value) for key, value in new.params.items()} for new in planned
     ]
+    job_id = job.id
     if first is None:
-        last = tx.session.scalar(select(func.max(TrialRow.number)).where(TrialRow.job_id == job.id))
+        last = tx.session.scalar(_LAST_NUMBER, {"job_id": job_id})
         first = 0 if last is None else last + 1
     now = tx.now()
-    rows = [
-        TrialRow(
-            job_id=job.id,
-            number=first + index,
-            state=TrialState.PENDING,
-            created_at=now,
-            stop_requested=False,
-            origin=str(new.origin),
-            owner=owner,
-            continues=new.continues,
-        )
-        for index, new in enumerate(planned)
-    ]
-    tx.session.add_all(rows)
-    tx.session.flush()
-    for index, (row, texts, new) in enumerate(zip(rows, encoded, planned, strict=True)):
-        tx.session.add_all(
-            TrialParamRow(trial_id=row.id, name=key, value=text) for key, text in texts.items()
+    numbers = [first + index for index in range(len(planned))]
+    ids = tx.session.scalars(
+        _INSERT_TRIALS,
+        [
+            {
+                "job_id": job_id,
+                "number": number,
+                "state": TrialState.PENDING,
+                "created_at": now,
+                "stop_requested": False,
+                "origin": str(new.origin),
+                "owner": owner,
+                "continues": new.continues,
+            }
+            for number, new in zip(numbers, planned, strict=True)
+        ],
+    ).all()
+    param_rows: list[dict[str, Any]] = []
+    messages: list[tuple[int, str]] = []
+    for index, (trial_id, number, texts, new) in enumerate(
+        zip(ids, numbers, encoded, planned, strict=True)
+    ):
+        param_rows.extend(
+            {"trial_id": trial_id, "name": key, "value": text} for key, text in texts.items()
         )
         source = str(new.origin)
         if position is not None:
@@ -99,57 +135,79 @@ def insert_trials(
         if new.continues is not None:
             source += f", continues trial {new.continues}"
         shown = ", ".join(f"{key}={value!r}" for key, value in new.params.items())
-        tx.record_event(
-            job,
-            row,
-            EventKind.TRIAL_CREATED,
-            f"trial {row.number} created ({source}): {shown or 'no parameters'}",
-        )
-    return [row.number for row in rows]
+        message = f"trial {number} created ({source}): {shown or 'no parameters'}"
+        messages.append((trial_id, message))
+    if param_rows:
+        tx.session.execute(_INSERT_PARAMS, param_rows)
+    for trial_id, message in messages:
+        tx.record_event(job, trial_id, EventKind.TRIAL_CREATED, message)
+    return numbers
+
+
+def trial_change(
+    name: str,
+    number: int,
+    state: TrialState,
+    started_at: float | None,
+    write: StartTrial | RetryTrial | FinishTrial,
+) -> tuple[dict[str, Any], EventKind, str]:
+    """What ``write`` changes on trial ``number`` of job ``name``: the new values of its
+    columns (named as :class:`~tuneforge.trial.Trial`'s fields), and the event's kind and
+    message. ``state`` and ``started_at`` are the trial's before the write.
+
+    A finished trial refuses every change (``StorageError``): its results stay as recorded.
+    A ``RetryTrial`` also drops the earlier attempt's metric values: the caller does that.
+    """
+    action = _ACTIONS[type(write)]
+    _check_changeable(name, number, state, action)
+    time = float(write.time)
+    changes: dict[str, Any]
+    if isinstance(write, RetryTrial):
+        changes = {"state": TrialState.RUNNING, "attempt": write.attempt, "pid": write.pid}
+        if write.trial_dir is not None:
+            changes["trial_dir"] = str(write.trial_dir)
+        if started_at is None:
+            changes["started_at"] = time
+        message = f"trial {number} attempt {write.attempt} running"
+        message += f" (pid {write.pid})" if write.pid is not None else ""
+        return changes, EventKind.TRIAL_RETRIED, with_reason(message, write.reason)
+    if isinstance(write, StartTrial):
+        changes = {
+            "state": TrialState.RUNNING,
+            "trial_dir": None if write.trial_dir is None else str(write.trial_dir),
+            "pid": write.pid,
+            "started_at": time,
+        }
+        details = [f"pid {write.pid}"] if write.pid is not None else []
+        details += [f"folder {write.trial_dir}"] if write.trial_dir is not None else []
+        message = f"trial {number} running" + (f" ({', '.join(details)})" if details else "")
+        return changes, EventKind.TRIAL_STARTED, message
+    value = None if write.value is None else float_or_none(write.value)
+    changes = {
+        "state": write.state,
+        "value": value,
+        "reason": write.reason,
+        "log_tail": write.log_tail,
+        "finished_at": time,
+    }
+    message = f"trial {number} {write.state.value}"
+    if value is not None:
+        message += f" with value {value:g}"
+    return changes, EventKind.TRIAL_FINISHED, with_reason(message, write.reason)
 
 
 def apply_write(
     tx: StorageSession, job: JobRow, row: TrialRow, write: StartTrial | RetryTrial | FinishTrial
 ) -> None:
-    """One state change of a trial, with its event at the write's time.
+    """One state change of a trial (an ORM row), with its event at the write's time.
 
     A finished trial refuses every change (``StorageError``): its results stay as recorded.
     """
-    number = row.number
+    changes, kind, message = trial_change(job.name, row.number, row.state, row.started_at, write)
+    for column, value in changes.items():
+        setattr(row, column, value)
     if isinstance(write, RetryTrial):
-        _check_changeable(job.name, row, "retry")
-        row.state = TrialState.RUNNING
-        row.attempt = write.attempt
-        row.pid = write.pid
-        if write.trial_dir is not None:
-            row.trial_dir = str(write.trial_dir)
-        if row.started_at is None:
-            row.started_at = write.time
         tx.session.execute(sa.delete(MetricValueRow).where(MetricValueRow.trial_id == row.id))
-        message = f"trial {number} attempt {write.attempt} running"
-        message += f" (pid {write.pid})" if write.pid is not None else ""
-        kind, message = EventKind.TRIAL_RETRIED, with_reason(message, write.reason)
-    elif isinstance(write, StartTrial):
-        _check_changeable(job.name, row, "start")
-        row.state = TrialState.RUNNING
-        row.trial_dir = None if write.trial_dir is None else str(write.trial_dir)
-        row.pid = write.pid
-        row.started_at = write.time
-        details = [f"pid {write.pid}"] if write.pid is not None else []
-        details += [f"folder {write.trial_dir}"] if write.trial_dir is not None else []
-        kind = EventKind.TRIAL_STARTED
-        message = f"trial {number} running" + (f" ({', '.join(details)})" if details else "")
-    else:
-        _check_changeable(job.name, row, "finish")
-        row.state = write.state
-        row.value = None if write.value is None else float_or_none(write.value)
-        row.reason = write.reason
-        row.log_tail = write.log_tail
-        row.finished_at = write.time
-        message = f"trial {number} {write.state.value}"
-        if row.value is not None:
-            message += f" with value {row.value:g}"
-        kind, message = EventKind.TRIAL_FINISHED, with_reason(message, write.reason)
     tx.record_event(job, row, kind, message, time=write.time)
 
 
@@ -186,7 +244,7 @@ class TrialStore(StorageBase):
             return []
         return self.transaction(
             "create a trial",
-            lambda tx: insert_trials(tx, tx.job(name, for_update=True), planned, owner=owner),
+            lambda tx: insert_trials(tx, tx.job_key(name, for_update=True), planned, owner=owner),
             write=True,
             retry_on=(IntegrityError,),
         )
@@ -259,39 +317,63 @@ class TrialStore(StorageBase):
         """
 
         def apply(tx: StorageSession) -> list[Trial]:
-            job = tx.job(name)
             numbers = {write.number for write in writes}
-            rows = {
-                row.number: row
-                for row in tx.session.scalars(
-                    select(TrialRow).where(TrialRow.job_id == job.id, TrialRow.number.in_(numbers))
-                )
-            }
+            loaded = tx.session.execute(
+                _TRIALS_BY_NUMBER, {"name": name, "numbers": list(numbers)}
+            ).all()
+            if len(loaded) < len(numbers):
+                tx.job(name)  # NotFoundError naming the known jobs, if the job is not one
+            ids = {row.number: row.id for row in loaded}
+            jobs = {row.number: JobKey(row.job_id, name) for row in loaded}
             if owner is not None:
-                taken = sorted(number for number, row in rows.items() if row.owner != owner)
+                taken = sorted(row.number for row in loaded if row.owner != owner)
                 if taken:
                     shown = ", ".join(str(number) for number in taken)
                     raise TrialTakenOverError(
                         f"trial(s) {shown} of job {name!r} no longer belong to this controller: "
                         "the others found it dead and took them over."
                     )
+            # The trials as the writes leave them, and the columns each write changed.
+            trials = {row.number: trial_from_row(row) for row in loaded}
+            changed: dict[int, dict[str, Any]] = {}
             metric_rows: list[dict[str, Any]] = []
-            finished: list[TrialRow] = []
+            finished: list[int] = []
             for write in writes:
-                row = rows.get(write.number) or tx.trial(job, write.number)
+                number = write.number
+                if number not in trials:
+                    tx.trial(tx.job(name), number)  # NotFoundError: the numbers that exist
+                trial, trial_id = trials[number], ids[number]
                 if isinstance(write, AddObservations):
-                    metric_rows.extend(_metric_row(row.id, obs) for obs in write.observations)
+                    metric_rows.extend(_metric_row(trial_id, obs) for obs in write.observations)
                     continue
-                if isinstance(write, RetryTrial) and metric_rows:
+                columns, kind, message = trial_change(
+                    name, number, trial.state, trial.started_at, write
+                )
+                if isinstance(write, RetryTrial):
                     # The earlier attempt's values must go before this attempt's arrive.
-                    tx.session.execute(sa.insert(MetricValueRow), metric_rows)
-                    metric_rows = []
-                apply_write(tx, job, row, write)
+                    if metric_rows:
+                        tx.session.execute(_INSERT_METRICS, metric_rows)
+                        metric_rows = []
+                    tx.session.execute(
+                        sa.delete(MetricValueRow).where(MetricValueRow.trial_id == trial_id)
+                    )
+                trials[number] = dataclasses.replace(trial, **columns)
+                changed.setdefault(trial_id, {}).update(columns)
+                tx.record_event(jobs[number], trial_id, kind, message, time=write.time)
                 if isinstance(write, FinishTrial):
-                    finished.append(row)
+                    finished.append(number)
             if metric_rows:
-                tx.session.execute(sa.insert(MetricValueRow), metric_rows)
-            return tx.trials_from_rows(finished)
+                tx.session.execute(_INSERT_METRICS, metric_rows)
+            _update_trials(tx, changed)
+            if not finished:
+                return []
+            params, metrics = tx.params_and_metrics([ids[number] for number in finished])
+            return [
+                dataclasses.replace(
+                    trials[number], params=params[ids[number]], metrics=metrics[ids[number]]
+                )
+                for number in finished
+            ]
 
         if not writes:
             return []
@@ -308,7 +390,7 @@ class TrialStore(StorageBase):
         def update(tx: StorageSession) -> None:
             job = tx.job(name)
             row = tx.trial(job, number)
-            _check_changeable(name, row, "reset")
+            _check_changeable(name, row.number, row.state, "reset")
             old = row.state
             row.state = TrialState.PENDING
             row.value = row.reason = row.log_tail = None
@@ -377,13 +459,22 @@ class TrialStore(StorageBase):
         return self.transaction("read a metric series", read)
 
 
-def _check_changeable(name: str, row: TrialRow, action: str) -> None:
+def _check_changeable(name: str, number: int, state: TrialState, action: str) -> None:
     """A finished trial never changes again; refusing protects its recorded results."""
-    if row.state.is_finished():
+    if state.is_finished():
         raise StorageError(
-            f"cannot {action} trial {row.number} of job {name!r}: it is already "
-            f"{row.state.value}, and finished trials never change."
+            f"cannot {action} trial {number} of job {name!r}: it is already "
+            f"{state.value}, and finished trials never change."
         )
+
+
+def _update_trials(tx: StorageSession, changed: Mapping[int, Mapping[str, Any]]) -> None:
+    """Set the ``changed`` columns of each trial (by id): one statement per set of columns."""
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for trial_id, columns in changed.items():
+        by_columns.setdefault(tuple(sorted(columns)), []).append({"trial_id": trial_id, **columns})
+    for rows in by_columns.values():
+        tx.session.execute(_UPDATE_TRIAL, rows)
 
 
 def _metric_row(trial_id: int, observation: Observation) -> dict[str, Any]:
