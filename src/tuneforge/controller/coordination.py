@@ -140,6 +140,11 @@ class Coordination(abc.ABC):
         self.exhausted = False
         self.full = False
         self._last_beat = -math.inf
+        self._begin()
+
+    @abc.abstractmethod
+    def _begin(self) -> None:
+        """Set up what this kind of coordination keeps (called last by ``__init__``)."""
 
     @abc.abstractmethod
     def prepare(self) -> tuple[list[Trial], float]:
@@ -188,18 +193,7 @@ class LeasedJob(Coordination):
 
     taken_over = "it was taken over by another controller"
 
-    def __init__(
-        self,
-        member: Member,
-        strategy: Strategy,
-        *,
-        enqueue: Sequence[Mapping[str, Any]],
-        max_trials: int,
-        on_interrupt: OnInterrupt,
-    ) -> None:
-        super().__init__(
-            member, strategy, enqueue=enqueue, max_trials=max_trials, on_interrupt=on_interrupt
-        )
+    def _begin(self) -> None:
         self._holds_lease = False
         self._reruns: list[Trial] = []
 
@@ -294,18 +288,7 @@ class SharedJob(Coordination):
 
     taken_over = "the other controllers sharing it took this one's trials over"
 
-    def __init__(
-        self,
-        member: Member,
-        strategy: Strategy,
-        *,
-        enqueue: Sequence[Mapping[str, Any]],
-        max_trials: int,
-        on_interrupt: OnInterrupt,
-    ) -> None:
-        super().__init__(
-            member, strategy, enqueue=enqueue, max_trials=max_trials, on_interrupt=on_interrupt
-        )
+    def _begin(self) -> None:
         self._registered = False
         self._claims = self._shared_trials([])
 
